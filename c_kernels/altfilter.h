@@ -1,0 +1,133 @@
+/*
+ * Terrain-aware Kalman altitude filter for a lunar lander.
+ *
+ * C99, no allocation, no I/O, no recursion, every loop bounded by a
+ * compile-time constant. Every entry point checks its inputs; on
+ * ALT_INVALID_INPUT the filter is left bit-for-bit as it was.
+ *
+ * State x = [h, v, b, t]:
+ *   h  altitude of the vehicle above the landing-site datum      [m, up +]
+ *   v  vertical velocity                                         [m/s, up +]
+ *   b  vertical accelerometer bias                               [m/s^2]
+ *   t  terrain elevation under the vehicle above the same datum  [m]
+ * Height above terrain = h - t. See c_kernels/README.md for the model.
+ */
+#ifndef LANDER_ALTFILTER_H
+#define LANDER_ALTFILTER_H
+
+#include <stdint.h>
+
+#define ALT_NX 4
+#define ALT_MAX_SENSORS 4
+#define ALT_MAX_CANDIDATES 8
+
+/* Altitude-trust policies, selectable so campaigns compare like with like. */
+enum alt_policy {
+    ALT_POLICY_NONE = 0,          /* no gate: plain Kalman filter (parity tests) */
+    ALT_POLICY_M1_BASELINE = 1,   /* fixed |innovation| gate, permanent lock-out */
+    ALT_POLICY_APOLLO_GATE = 2,   /* |innovation| >= 15.24 m + hat/8 rejected, weighted blend */
+    ALT_POLICY_PX4_LIKE = 3,      /* 5-sigma gate, terrain reset after 5 s of rejection */
+    ALT_POLICY_TERRAIN_AWARE = 4  /* ours: held candidates, fast terrain steps, re-qualification */
+};
+
+/* Result of one call. Values are part of the ABI (logged, telemetered). */
+enum alt_status {
+    ALT_ACCEPTED = 0,
+    ALT_HELD = 1,                  /* outside the gate, kept as a terrain-step candidate */
+    ALT_TERRAIN_STEP = 2,          /* candidates agreed: the step went into t */
+    ALT_REJECTED_INCONSISTENT = 3, /* outside the gate and not a consistent step */
+    ALT_REJECTED_STUCK = 4,        /* reading repeats while the vehicle moves */
+    ALT_INVALID_INPUT = 5,         /* NaN/Inf/out of range: nothing changed */
+    ALT_NO_MEASUREMENT = 6         /* batch only: predict ran, no range this step */
+};
+
+typedef struct {
+    int32_t policy;                 /* enum alt_policy */
+    double gravity_mps2;            /* body surface gravity, 1.62 for the Moon */
+    double body_radius_m;           /* 1737.4e3 for the Moon; curvature relief v_x^2/(R+h) */
+    double accel_noise_psd;         /* accelerometer white noise, (m/s^2)^2/Hz */
+    double bias_walk_psd;           /* accelerometer bias random walk, (m/s^2)^2/s */
+    double terrain_noise_mps;       /* terrain change rate noise, m/s (PX4 TERR_NOISE) */
+    double terrain_gradient;        /* terrain slope scale, m/m (PX4 TERR_GRAD) */
+    double max_dt_s;                /* predict dt must lie in (0, max_dt_s] */
+    double max_range_m;             /* ranges above this are invalid */
+    double gate_sigma;              /* NIS gate in standard deviations */
+    int32_t step_candidates;        /* terrain-aware: agreeing held samples to accept a step */
+    double step_agree_sigma;        /* terrain-aware: candidate agreement, in sigmas */
+    double stuck_tolerance_m;       /* reading change below this counts as a repeat */
+    double stuck_min_speed_mps;     /* repeats only count as stuck above this |v| */
+    double m1_gate_m;               /* m1-baseline fixed gate on |innovation| */
+    double apollo_gate_m;           /* apollo-gate constant, 50 ft */
+    double apollo_gate_hat_fraction;/* apollo-gate: + hat * this (1/8) */
+    double apollo_weight;           /* apollo-gate blend weight on height above terrain */
+    double px4_reset_s;             /* px4-like: continuous rejection before terrain reset */
+    double min_variance[ALT_NX];    /* covariance diagonal floor */
+    double max_variance[ALT_NX];    /* covariance diagonal ceiling */
+} alt_config;
+
+/* Per-sensor bookkeeping. */
+typedef struct {
+    double last_range_m;
+    int32_t has_last;
+    int32_t locked_out;              /* m1-baseline only: never cleared */
+    int32_t n_candidates;
+    double candidate_innovation_m[ALT_MAX_CANDIDATES];
+    double candidate_noise_var_m2[ALT_MAX_CANDIDATES]; /* R of the held sample */
+    double candidate_hat_var_m2[ALT_MAX_CANDIDATES];   /* var(h - t) when it was held */
+    double rejecting_since_s;        /* px4-like: start of continuous rejection, <0 if none */
+    uint32_t accepted, held, steps, rejected, stuck;
+} alt_sensor;
+
+typedef struct {
+    alt_config cfg;
+    double x[ALT_NX];
+    double P[ALT_NX * ALT_NX];      /* row-major, kept symmetric positive definite */
+    double time_s;                   /* sum of predict dt */
+    double last_innovation_m;
+    double last_nis;
+    alt_sensor sensor[ALT_MAX_SENSORS];
+} alt_filter;
+
+/* Fill cfg with the documented defaults for a policy. Returns 0, or ALT_INVALID_INPUT. */
+int32_t alt_default_config(int32_t policy, alt_config *cfg);
+
+/* Check cfg and start the filter at x0 with diagonal variances var0. */
+int32_t alt_init(alt_filter *f, const alt_config *cfg, const double x0[ALT_NX],
+                 const double var0[ALT_NX]);
+
+/* Discrete process model used by alt_predict, for tests and tools:
+ * x' = F x + u_vec with u_vec = B * (force - g + vx^2/(R+h)), P' = F P F^T + Q. */
+int32_t alt_process_model(const alt_filter *f, double dt_s, double vertical_specific_force_mps2,
+                          double horizontal_speed_mps, double F[ALT_NX * ALT_NX],
+                          double Q[ALT_NX * ALT_NX], double u_vec[ALT_NX]);
+
+/* Propagate with the IMU's vertical specific force (up +, includes the bias). */
+int32_t alt_predict(alt_filter *f, double dt_s, double vertical_specific_force_mps2,
+                    double horizontal_speed_mps);
+
+/* Fuse one range: measurement h - t = range_m * cos_tilt, sigma_m the range's 1-sigma. */
+int32_t alt_update_range(alt_filter *f, double range_m, double cos_tilt, double sigma_m,
+                         int32_t sensor_id);
+
+/* predict, then (if has_range) update: one call for the hot loop.
+ * Returns the update status, ALT_NO_MEASUREMENT, or ALT_INVALID_INPUT (nothing changed). */
+int32_t alt_step(alt_filter *f, double dt_s, double vertical_specific_force_mps2,
+                 double horizontal_speed_mps, int32_t has_range, double range_m, double cos_tilt,
+                 double sigma_m, int32_t sensor_id);
+
+/* Height above terrain (h - t) and its 1-sigma. */
+double alt_height_above_terrain(const alt_filter *f);
+double alt_height_above_terrain_sigma(const alt_filter *f);
+
+/* Run n steps of alt_step. Outputs (any may be NULL): out_state n*4, out_sigma n*4,
+ * out_hat n, out_hat_sigma n, out_status n. Returns the number of steps run (n). */
+int64_t alt_run_batch(alt_filter *f, int64_t n, const double *dt_s, const double *force_mps2,
+                      const double *horizontal_speed_mps, const double *range_m,
+                      const double *cos_tilt, const double *sigma_m, const uint8_t *valid,
+                      int32_t sensor_id, double *out_state, double *out_sigma, double *out_hat,
+                      double *out_hat_sigma, int32_t *out_status);
+
+/* Does nothing: the benchmark's measure of a bare cffi call. */
+int32_t alt_noop(alt_filter *f);
+
+#endif

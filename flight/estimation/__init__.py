@@ -1,0 +1,1 @@
+"""Estimation: the altitude-filter wrapper and the estimation task."""

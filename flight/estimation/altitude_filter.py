@@ -1,0 +1,197 @@
+"""Python face of the C altitude filter (c_kernels/altfilter.c), for the flight path.
+
+No numpy here: this runs on the flight computer. Tuning defaults live in the C kernel
+(`alt_default_config`) and nowhere else; keyword overrides are checked against its fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from flight._altfilter import ffi, lib
+
+NX = lib.ALT_NX
+MAX_SENSORS = lib.ALT_MAX_SENSORS
+
+
+class Policy(IntEnum):
+    NONE = lib.ALT_POLICY_NONE
+    M1_BASELINE = lib.ALT_POLICY_M1_BASELINE
+    APOLLO_GATE = lib.ALT_POLICY_APOLLO_GATE
+    PX4_LIKE = lib.ALT_POLICY_PX4_LIKE
+    TERRAIN_AWARE = lib.ALT_POLICY_TERRAIN_AWARE
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, name: "str | Policy") -> "Policy":
+        if isinstance(name, Policy):
+            return name
+        try:
+            return cls[name.strip().upper().replace("-", "_")]
+        except KeyError:
+            choices = ", ".join(p.label for p in cls)
+            raise ValueError(f"unknown estimator policy {name!r}; choose one of: {choices}") from None
+
+
+class Status(IntEnum):
+    ACCEPTED = lib.ALT_ACCEPTED
+    HELD = lib.ALT_HELD
+    TERRAIN_STEP = lib.ALT_TERRAIN_STEP
+    REJECTED_INCONSISTENT = lib.ALT_REJECTED_INCONSISTENT
+    REJECTED_STUCK = lib.ALT_REJECTED_STUCK
+    INVALID_INPUT = lib.ALT_INVALID_INPUT
+    NO_MEASUREMENT = lib.ALT_NO_MEASUREMENT
+
+
+CONFIG_FIELDS = tuple(name for name, _ in ffi.typeof("alt_config").fields if name != "policy")
+
+
+def default_config(policy: "str | Policy") -> dict[str, float | int | tuple[float, ...]]:
+    """The kernel's documented defaults for a policy, as a plain dict."""
+    cfg = ffi.new("alt_config *")
+    if lib.alt_default_config(int(Policy.parse(policy)), cfg) != 0:
+        raise ValueError(f"kernel refused policy {policy!r}")
+    return _config_to_dict(cfg)
+
+
+def _config_to_dict(cfg) -> dict[str, float | int | tuple[float, ...]]:
+    out: dict[str, float | int | tuple[float, ...]] = {"policy": Policy(cfg.policy).label}
+    for name in CONFIG_FIELDS:
+        value = getattr(cfg, name)
+        out[name] = tuple(value) if isinstance(value, ffi.CData) else value
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One look at the filter: SI units, up positive, datum = landing site."""
+
+    altitude_m: float
+    vertical_velocity_mps: float
+    accel_bias_mps2: float
+    terrain_elevation_m: float
+    height_above_terrain_m: float
+    height_above_terrain_sigma_m: float
+    time_s: float
+
+
+class AltitudeFilter:
+    """One filter instance; all arithmetic happens in C."""
+
+    def __init__(
+        self,
+        policy: "str | Policy" = Policy.TERRAIN_AWARE,
+        x0: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+        var0: tuple[float, float, float, float] = (100.0**2, 1.0, 1e-4, 100.0**2),
+        **overrides: float | int | tuple[float, ...],
+    ) -> None:
+        self.policy = Policy.parse(policy)
+        cfg = ffi.new("alt_config *")
+        lib.alt_default_config(int(self.policy), cfg)
+        for name, value in overrides.items():
+            if name not in CONFIG_FIELDS:
+                raise ValueError(f"unknown filter parameter {name!r}; known: {', '.join(CONFIG_FIELDS)}")
+            if isinstance(value, (tuple, list)):
+                if len(value) != NX:
+                    raise ValueError(f"{name} needs {NX} values, got {len(value)}")
+                getattr(cfg, name)[0:NX] = [float(v) for v in value]
+            else:
+                setattr(cfg, name, value)
+        self._cfg = cfg
+        self._f = ffi.new("alt_filter *")
+        if len(x0) != NX or len(var0) != NX:
+            raise ValueError(f"x0 and var0 need {NX} values each")
+        rc = lib.alt_init(self._f, cfg, [float(v) for v in x0], [float(v) for v in var0])
+        if rc != 0:
+            raise ValueError(
+                "filter refused its configuration or initial state "
+                "(non-finite value, negative noise, variance outside [min_variance, max_variance], "
+                f"or step_candidates outside 2..{lib.ALT_MAX_CANDIDATES})"
+            )
+
+    # -- the hot calls -------------------------------------------------------------------
+    def predict(self, dt_s: float, vertical_specific_force_mps2: float, horizontal_speed_mps: float) -> bool:
+        """Propagate; False (and nothing changed) on invalid input."""
+        return lib.alt_predict(self._f, dt_s, vertical_specific_force_mps2, horizontal_speed_mps) == 0
+
+    def update_range(self, range_m: float, cos_tilt: float, sigma_m: float, sensor_id: int = 0) -> Status:
+        return Status(lib.alt_update_range(self._f, range_m, cos_tilt, sigma_m, sensor_id))
+
+    def step(
+        self,
+        dt_s: float,
+        vertical_specific_force_mps2: float,
+        horizontal_speed_mps: float,
+        range_m: float | None = None,
+        cos_tilt: float = 1.0,
+        sigma_m: float = 1.0,
+        sensor_id: int = 0,
+    ) -> Status:
+        has = range_m is not None
+        return Status(
+            lib.alt_step(
+                self._f, dt_s, vertical_specific_force_mps2, horizontal_speed_mps, has,
+                range_m if has else 0.0, cos_tilt, sigma_m, sensor_id,
+            )
+        )
+
+    # -- looking at it -------------------------------------------------------------------
+    @property
+    def x(self) -> tuple[float, ...]:
+        return tuple(self._f.x)
+
+    @property
+    def P(self) -> tuple[tuple[float, ...], ...]:
+        flat = list(self._f.P)
+        return tuple(tuple(flat[r * NX : (r + 1) * NX]) for r in range(NX))
+
+    @property
+    def height_above_terrain_m(self) -> float:
+        return lib.alt_height_above_terrain(self._f)
+
+    @property
+    def height_above_terrain_sigma_m(self) -> float:
+        return lib.alt_height_above_terrain_sigma(self._f)
+
+    @property
+    def last_nis(self) -> float:
+        return self._f.last_nis
+
+    @property
+    def last_innovation_m(self) -> float:
+        return self._f.last_innovation_m
+
+    def estimate(self) -> Estimate:
+        x = self._f.x
+        return Estimate(
+            altitude_m=x[0],
+            vertical_velocity_mps=x[1],
+            accel_bias_mps2=x[2],
+            terrain_elevation_m=x[3],
+            height_above_terrain_m=x[0] - x[3],
+            height_above_terrain_sigma_m=lib.alt_height_above_terrain_sigma(self._f),
+            time_s=self._f.time_s,
+        )
+
+    def sensor_counts(self, sensor_id: int) -> dict[str, int]:
+        s = self._f.sensor[sensor_id]
+        return {
+            "accepted": s.accepted, "held": s.held, "steps": s.steps,
+            "rejected": s.rejected, "stuck": s.stuck, "locked_out": bool(s.locked_out),
+        }
+
+    def config(self) -> dict[str, float | int | tuple[float, ...]]:
+        return _config_to_dict(self._f.cfg)
+
+    def snapshot(self) -> bytes:
+        """The whole C struct as bytes: for bit-for-bit comparisons."""
+        return bytes(ffi.buffer(self._f))
+
+    @property
+    def handle(self):
+        """The cffi pointer, for batch runners."""
+        return self._f

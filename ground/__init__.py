@@ -1,0 +1,1 @@
+"""Ground side: simulator, terrain, sensor and fault models, campaigns, reports."""
