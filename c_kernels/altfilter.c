@@ -149,10 +149,28 @@ static int update_inputs_ok(const alt_filter *f, double range, double cos_tilt, 
            cos_tilt <= 1.0 && finite(sigma) && sigma > 0.0 && sigma <= MAX_SIGMA_M;
 }
 
-/* Control acceleration: specific force less gravity plus curvature relief v_x^2/(R+h). */
-static double control_accel(const alt_filter *f, double force, double vx)
+/* The discrete process model's non-trivial terms, shared by predict and alt_process_model. */
+typedef struct {
+    double a;   /* dt^2 / 2 */
+    double u;   /* control acceleration: force - g + vx^2/(R+h) (curvature relief) */
+    double qhh, qhv, qvv, qbb, qtt;
+} process_terms;
+
+static process_terms process(const alt_filter *f, double dt, double force, double vx)
 {
-    return force - f->cfg.gravity_mps2 + vx * vx / (f->cfg.body_radius_m + f->x[H_]);
+    const alt_config *c = &f->cfg;
+    const double qa = c->accel_noise_psd;
+    const double tn = dt * c->terrain_noise_mps;
+    const double tg = dt * c->terrain_gradient * vx;
+    process_terms p;
+    p.a = 0.5 * dt * dt;
+    p.u = force - c->gravity_mps2 + vx * vx / (c->body_radius_m + f->x[H_]);
+    p.qhh = qa * dt * dt * dt * (1.0 / 3.0);
+    p.qhv = qa * p.a;
+    p.qvv = qa * dt;
+    p.qbb = c->bias_walk_psd * dt;
+    p.qtt = tn * tn + tg * tg;
+    return p;
 }
 
 int32_t alt_process_model(const alt_filter *f, double dt, double force, double vx, double F[N * N],
@@ -162,43 +180,33 @@ int32_t alt_process_model(const alt_filter *f, double dt, double force, double v
         !predict_inputs_ok(f, dt, force, vx)) {
         return ALT_INVALID_INPUT;
     }
-    const double u = control_accel(f, force, vx);
-    const double qa = f->cfg.accel_noise_psd;
-    const double tn = dt * f->cfg.terrain_noise_mps;
-    const double tg = dt * f->cfg.terrain_gradient * vx;
+    const process_terms p = process(f, dt, force, vx);
     memset(F, 0, sizeof(double) * N * N);
     memset(Q, 0, sizeof(double) * N * N);
     for (int i = 0; i < N; ++i) {
         F[IDX(i, i)] = 1.0;
     }
     F[IDX(H_, V_)] = dt;
-    F[IDX(H_, B_)] = -0.5 * dt * dt;
+    F[IDX(H_, B_)] = -p.a;
     F[IDX(V_, B_)] = -dt;
-    Q[IDX(H_, H_)] = qa * dt * dt * dt / 3.0;
-    Q[IDX(H_, V_)] = qa * dt * dt / 2.0;
-    Q[IDX(V_, H_)] = Q[IDX(H_, V_)];
-    Q[IDX(V_, V_)] = qa * dt;
-    Q[IDX(B_, B_)] = f->cfg.bias_walk_psd * dt;
-    Q[IDX(T_, T_)] = tn * tn + tg * tg;
-    u_vec[H_] = 0.5 * dt * dt * u;
-    u_vec[V_] = dt * u;
+    Q[IDX(H_, H_)] = p.qhh;
+    Q[IDX(H_, V_)] = p.qhv;
+    Q[IDX(V_, H_)] = p.qhv;
+    Q[IDX(V_, V_)] = p.qvv;
+    Q[IDX(B_, B_)] = p.qbb;
+    Q[IDX(T_, T_)] = p.qtt;
+    u_vec[H_] = p.a * p.u;
+    u_vec[V_] = dt * p.u;
     u_vec[B_] = 0.0;
     u_vec[T_] = 0.0;
     return 0;
 }
 
-/* Keep the covariance symmetric, bounded and positive definite.
- * Scaling row and column i together (D P D) and adding to the diagonal both
- * preserve positive definiteness, so the bounds never break it. */
-static void condition_covariance(const alt_config *c, double P[N * N])
+/* Keep the diagonal inside [min_variance, max_variance]. P is symmetric on entry (every
+ * writer fills one triangle and mirrors it). Scaling row and column i together (D P D)
+ * and adding to the diagonal both preserve positive definiteness. */
+static void bound_covariance(const alt_config *c, double P[N * N])
 {
-    for (int r = 0; r < N; ++r) {
-        for (int k = r + 1; k < N; ++k) {
-            const double m = 0.5 * (P[IDX(r, k)] + P[IDX(k, r)]);
-            P[IDX(r, k)] = m;
-            P[IDX(k, r)] = m;
-        }
-    }
     for (int i = 0; i < N; ++i) {
         if (P[IDX(i, i)] > c->max_variance[i]) {
             const double s = sqrt(c->max_variance[i] / P[IDX(i, i)]);
@@ -207,82 +215,82 @@ static void condition_covariance(const alt_config *c, double P[N * N])
                 P[IDX(k, i)] *= s;
             }
             P[IDX(i, i)] = c->max_variance[i];
+        } else if (P[IDX(i, i)] < c->min_variance[i]) {
+            P[IDX(i, i)] = c->min_variance[i];
         }
     }
-    for (int attempt = 0; attempt < PD_REPAIR_TRIES; ++attempt) {
-        /* Cholesky as the positive-definiteness test. */
-        double L[N * N] = {0};
-        int pd = 1;
-        for (int j = 0; j < N && pd; ++j) {
-            double d = P[IDX(j, j)];
-            for (int k = 0; k < j; ++k) {
-                d -= L[IDX(j, k)] * L[IDX(j, k)];
-            }
-            if (!(d > 0.0)) {
-                pd = 0;
-                break;
-            }
-            L[IDX(j, j)] = sqrt(d);
-            for (int i = j + 1; i < N; ++i) {
-                double s = P[IDX(i, j)];
-                for (int k = 0; k < j; ++k) {
-                    s -= L[IDX(i, k)] * L[IDX(j, k)];
-                }
-                L[IDX(i, j)] = s / L[IDX(j, j)];
-            }
-        }
-        int floored = 0;
+}
+
+/* Sylvester's criterion: every leading principal minor positive. Products only, no
+ * division or square root; a borderline answer near singularity only triggers a repair. */
+static int positive_definite(const double P[N * N])
+{
+    const double p00 = P[0], p01 = P[1], p02 = P[2], p03 = P[3];
+    const double p11 = P[5], p12 = P[6], p13 = P[7];
+    const double p22 = P[10], p23 = P[11], p33 = P[15];
+    const double m2 = p00 * p11 - p01 * p01;
+    /* 2x2 minors of rows 0-1 and of rows 2-3 (Laplace expansion of the 4x4 determinant) */
+    const double a01 = p00 * p11 - p01 * p01, a02 = p00 * p12 - p02 * p01;
+    const double a03 = p00 * p13 - p03 * p01, a12 = p01 * p12 - p02 * p11;
+    const double a13 = p01 * p13 - p03 * p11, a23 = p02 * p13 - p03 * p12;
+    const double b01 = p02 * p13 - p12 * p03, b02 = p02 * p23 - p22 * p03;
+    const double b03 = p02 * p33 - p23 * p03, b12 = p12 * p23 - p22 * p13;
+    const double b13 = p12 * p33 - p23 * p13, b23 = p22 * p33 - p23 * p23;
+    const double m3 = p00 * (p11 * p22 - p12 * p12) - p01 * (p01 * p22 - p12 * p02) +
+                      p02 * (p01 * p12 - p11 * p02);
+    const double m4 = a01 * b23 - a02 * b13 + a03 * b12 + a12 * b03 - a13 * b02 + a23 * b01;
+    return p00 > 0.0 && m2 > 0.0 && m3 > 0.0 && m4 > 0.0;
+}
+
+/* After an update or a reset: bounded and positive definite. The Joseph form keeps P
+ * positive semidefinite in exact arithmetic; rounding near a singular P is repaired by
+ * adding to the diagonal, which can only make it more definite. */
+static void condition_covariance(const alt_config *c, double P[N * N])
+{
+    bound_covariance(c, P);
+    for (int attempt = 0; attempt < PD_REPAIR_TRIES && !positive_definite(P); ++attempt) {
         for (int i = 0; i < N; ++i) {
-            if (P[IDX(i, i)] < c->min_variance[i]) {
-                P[IDX(i, i)] = c->min_variance[i];
-                floored = 1;
-            }
+            P[IDX(i, i)] += c->min_variance[i] * (double)(1 << (4 * attempt));
         }
-        if (pd && !floored) {
-            return;
-        }
-        if (!pd) {
-            for (int i = 0; i < N; ++i) {
-                P[IDX(i, i)] += c->min_variance[i] * (double)(1 << (4 * attempt));
-            }
-        }
+        bound_covariance(c, P);
     }
 }
 
 static void do_predict(alt_filter *f, double dt, double force, double vx)
 {
-    const double u = control_accel(f, force, vx);
-    const double qa = f->cfg.accel_noise_psd;
-    const double a = 0.5 * dt * dt;
+    const process_terms p = process(f, dt, force, vx);
     double *x = f->x;
     double *P = f->P;
-    const double ab = u - x[B_];
-    x[H_] = x[H_] + dt * x[V_] + a * ab;
+    const double ab = p.u - x[B_];
+    x[H_] = x[H_] + dt * x[V_] + p.a * ab;
     x[V_] = x[V_] + dt * ab;
 
-    /* F P F^T with F = I + dt e_h e_v^T - a e_h e_b^T - dt e_v e_b^T: rows, then columns. */
+    /* F P F^T with F = I + dt e_h e_v^T - a e_h e_b^T - dt e_v e_b^T: rows first, then the
+     * upper triangle of the columns, mirrored, so P stays exactly symmetric. */
     double FP[N * N];
     for (int k = 0; k < N; ++k) {
-        FP[IDX(H_, k)] = P[IDX(H_, k)] + dt * P[IDX(V_, k)] - a * P[IDX(B_, k)];
+        FP[IDX(H_, k)] = P[IDX(H_, k)] + dt * P[IDX(V_, k)] - p.a * P[IDX(B_, k)];
         FP[IDX(V_, k)] = P[IDX(V_, k)] - dt * P[IDX(B_, k)];
         FP[IDX(B_, k)] = P[IDX(B_, k)];
         FP[IDX(T_, k)] = P[IDX(T_, k)];
     }
     for (int r = 0; r < N; ++r) {
-        P[IDX(r, H_)] = FP[IDX(r, H_)] + dt * FP[IDX(r, V_)] - a * FP[IDX(r, B_)];
-        P[IDX(r, V_)] = FP[IDX(r, V_)] - dt * FP[IDX(r, B_)];
-        P[IDX(r, B_)] = FP[IDX(r, B_)];
-        P[IDX(r, T_)] = FP[IDX(r, T_)];
+        const double col[N] = {FP[IDX(r, H_)] + dt * FP[IDX(r, V_)] - p.a * FP[IDX(r, B_)],
+                               FP[IDX(r, V_)] - dt * FP[IDX(r, B_)], FP[IDX(r, B_)],
+                               FP[IDX(r, T_)]};
+        for (int k = r; k < N; ++k) {
+            P[IDX(r, k)] = col[k];
+            P[IDX(k, r)] = col[k];
+        }
     }
-    const double tn = dt * f->cfg.terrain_noise_mps;
-    const double tg = dt * f->cfg.terrain_gradient * vx;
-    P[IDX(H_, H_)] += qa * dt * dt * dt / 3.0;
-    P[IDX(H_, V_)] += qa * dt * dt / 2.0;
-    P[IDX(V_, H_)] += qa * dt * dt / 2.0;
-    P[IDX(V_, V_)] += qa * dt;
-    P[IDX(B_, B_)] += f->cfg.bias_walk_psd * dt;
-    P[IDX(T_, T_)] += tn * tn + tg * tg;
-    condition_covariance(&f->cfg, P);
+    P[IDX(H_, H_)] += p.qhh;
+    P[IDX(H_, V_)] += p.qhv;
+    P[IDX(V_, H_)] += p.qhv;
+    P[IDX(V_, V_)] += p.qvv;
+    P[IDX(B_, B_)] += p.qbb;
+    P[IDX(T_, T_)] += p.qtt;
+    /* F P F^T + Q stays positive definite (F is invertible, Q >= 0): no test needed. */
+    bound_covariance(&f->cfg, P);
     f->time_s += dt;
 }
 
@@ -313,8 +321,10 @@ static void apply_update(alt_filter *f, const double pht[N], double gain, double
     }
     for (int r = 0; r < N; ++r) {
         const double aph = AP[IDX(r, H_)] - AP[IDX(r, T_)]; /* (AP H^T)_r */
-        for (int k = 0; k < N; ++k) {
-            P[IDX(r, k)] = AP[IDX(r, k)] - aph * K[k] + K[r] * R * K[k];
+        for (int k = r; k < N; ++k) {
+            const double v = AP[IDX(r, k)] - aph * K[k] + K[r] * R * K[k];
+            P[IDX(r, k)] = v; /* (I-KH)P(I-KH)^T + KRK^T is symmetric: fill one triangle */
+            P[IDX(k, r)] = v;
         }
     }
     condition_covariance(&f->cfg, P);
@@ -348,7 +358,7 @@ double alt_height_above_terrain_sigma(const alt_filter *f)
     return v > 0.0 ? sqrt(v) : 0.0;
 }
 
-static int32_t terrain_aware(alt_filter *f, alt_sensor *s, const double pht[N], double S,
+static int32_t terrain_aware(alt_filter *f, alt_sensor *s, const double pht[N], double inv_s,
                              double y, double R, double nis, int stuck)
 {
     const alt_config *c = &f->cfg;
@@ -358,7 +368,7 @@ static int32_t terrain_aware(alt_filter *f, alt_sensor *s, const double pht[N], 
     }
     if (nis <= c->gate_sigma * c->gate_sigma) {
         s->n_candidates = 0;
-        apply_update(f, pht, 1.0 / S, y, R);
+        apply_update(f, pht, inv_s, y, R);
         return ALT_ACCEPTED;
     }
     /* Outside the gate. A real step shows as the same innovation sample after sample,
@@ -417,7 +427,8 @@ static int32_t fuse(alt_filter *f, double range, double cos_tilt, double sigma, 
         pht[i] = f->P[IDX(i, H_)] - f->P[IDX(i, T_)];
     }
     const double S = pht[H_] - pht[T_] + R;
-    const double nis = y * y / S;
+    const double inv_s = 1.0 / S;
+    const double nis = y * y * inv_s;
     const int stuck = s->has_last && fabs(range - s->last_range_m) <= c->stuck_tolerance_m &&
                       fabs(f->x[V_]) > c->stuck_min_speed_mps;
     s->last_range_m = range;
@@ -431,7 +442,7 @@ static int32_t fuse(alt_filter *f, double range, double cos_tilt, double sigma, 
             s->locked_out = 1; /* M1: a rejected sensor is never trusted again */
             return ALT_REJECTED_INCONSISTENT;
         }
-        apply_update(f, pht, 1.0 / S, y, R);
+        apply_update(f, pht, inv_s, y, R);
         return ALT_ACCEPTED;
     case ALT_POLICY_APOLLO_GATE: {
         const double gate = c->apollo_gate_m + c->apollo_gate_hat_fraction * (hat > 0.0 ? hat : 0.0);
@@ -457,12 +468,12 @@ static int32_t fuse(alt_filter *f, double range, double cos_tilt, double sigma, 
             return ALT_REJECTED_INCONSISTENT;
         }
         s->rejecting_since_s = -1.0;
-        apply_update(f, pht, 1.0 / S, y, R);
+        apply_update(f, pht, inv_s, y, R);
         return ALT_ACCEPTED;
     case ALT_POLICY_TERRAIN_AWARE:
-        return terrain_aware(f, s, pht, S, y, R, nis, stuck);
+        return terrain_aware(f, s, pht, inv_s, y, R, nis, stuck);
     default: /* ALT_POLICY_NONE */
-        apply_update(f, pht, 1.0 / S, y, R);
+        apply_update(f, pht, inv_s, y, R);
         return ALT_ACCEPTED;
     }
 }
