@@ -345,6 +345,19 @@ static void reset_terrain(alt_filter *f, double z, double noise_var)
     condition_covariance(&f->cfg, P);
 }
 
+int32_t alt_reopen_sensor(alt_filter *f, int32_t sensor_id)
+{
+    if (f == NULL || sensor_id < 0 || sensor_id >= ALT_MAX_SENSORS) {
+        return ALT_INVALID_INPUT;
+    }
+    alt_sensor *s = &f->sensor[sensor_id];
+    s->locked_out = 0;
+    s->n_candidates = 0;
+    s->has_last = 0;
+    s->rejecting_since_s = -1.0;
+    return 0;
+}
+
 double alt_height_above_terrain(const alt_filter *f) { return f->x[H_] - f->x[T_]; }
 
 static double hat_variance(const double P[N * N])

@@ -115,6 +115,10 @@ int32_t alt_step(alt_filter *f, double dt_s, double vertical_specific_force_mps2
                  double horizontal_speed_mps, int32_t has_range, double range_m, double cos_tilt,
                  double sigma_m, int32_t sensor_id);
 
+/* FDIR's re-open: clear a sensor's lock-out, step candidates and stuck memory, so its
+ * next sample is judged afresh. Counters are kept. Returns 0 or ALT_INVALID_INPUT. */
+int32_t alt_reopen_sensor(alt_filter *f, int32_t sensor_id);
+
 /* Height above terrain (h - t) and its 1-sigma. */
 double alt_height_above_terrain(const alt_filter *f);
 double alt_height_above_terrain_sigma(const alt_filter *f);

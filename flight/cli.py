@@ -26,6 +26,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return filter_demo.main(seed=args.seed)
 
 
+def _cmd_fly(args: argparse.Namespace) -> int:
+    from flight import wiring
+
+    try:
+        config = wiring.load_config(args.config)
+        system = wiring.build(config)
+    except (wiring.ConfigError, ValueError) as exc:
+        print(f"lander fly: {exc}", file=sys.stderr)
+        return 2
+    run = config.get("run", {})
+    duration = args.duration if args.duration is not None else run.get("duration_s")
+    auto = args.auto_start or run.get("auto_start", False)
+    if auto:
+        system.guidance.arm()
+        system.guidance.start_descent()
+    slots = None if duration is None else int(duration * 1e9 // system.executive.period_ns)
+    try:
+        system.executive.run(slots=slots, until=system.guidance.touched_down if args.until_touchdown else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        system.close()
+    g, est = system.guidance, system.estimation.output.estimate
+    stats = system.executive.stats
+    print(f"phase {g.phase.name}  t={system.estimation.output.time_s:.1f} s  "
+          f"HAT {est.height_above_terrain_m if est else float('nan'):.1f} m  "
+          f"propellant {g.propellant_kg:.1f} kg  slots {stats.slots_run}  slips {stats.total_slips}  "
+          f"events {sum(system.events.counts.values())}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lander",
@@ -37,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="replay the M1 cliff through every altitude-trust policy")
     p.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("fly", help="run the flight executive wired from a TOML config")
+    p.add_argument("--config", required=True, help="board configuration (see board/pi/board.toml)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of flight time")
+    p.add_argument("--auto-start", action="store_true", help="ARM and START_DESCENT without telecommands")
+    p.add_argument("--until-touchdown", action="store_true", help="stop at touchdown")
+    p.set_defaults(func=_cmd_fly)
     return parser
 
 

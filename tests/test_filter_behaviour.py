@@ -157,3 +157,17 @@ def test_alt008_mean_nis_inside_chi_square_99_band(policy, seed):
     nis = np.array(nis)
     lo, hi = chi2.ppf([0.005, 0.995], len(nis)) / len(nis)
     assert lo <= nis.mean() <= hi, f"mean NIS {nis.mean():.4f} outside [{lo:.4f}, {hi:.4f}]"
+
+
+def test_alt011_reopen_lets_a_locked_out_sensor_back_in():
+    """ALT-011: FDIR's re-open clears a lock-out (m1-baseline's) so the next sample is judged afresh."""
+    prof = descent_profile(12.0, 8000.0, -40.0, terrain_steps=((3.0, -5000.0),), seed=5)
+    filt = filter_for(prof, "m1-baseline")
+    half = len(prof.dt_s) // 2
+    first = {k: v[:half].copy() for k, v in prof.inputs().items()}
+    RUNNER.run(filt, **first)
+    assert filt.sensor_counts(0)["locked_out"]
+    filt.reopen_sensor(0)
+    assert not filt.sensor_counts(0)["locked_out"]
+    with pytest.raises(ValueError):
+        filt.reopen_sensor(99)

@@ -139,6 +139,11 @@ class AltitudeFilter:
             )
         )
 
+    def reopen_sensor(self, sensor_id: int) -> None:
+        """Judge this sensor's next sample afresh (clears a lock-out and step candidates)."""
+        if lib.alt_reopen_sensor(self._f, sensor_id) != 0:
+            raise ValueError(f"no range sensor {sensor_id}")
+
     # -- looking at it -------------------------------------------------------------------
     @property
     def x(self) -> tuple[float, ...]:

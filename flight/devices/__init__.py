@@ -1,0 +1,1 @@
+"""Device interfaces (protocols) and their implementations: simulated here, real drivers later."""

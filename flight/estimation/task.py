@@ -1,0 +1,113 @@
+"""The 100 Hz estimation task: IMU -> predict, altimeters -> attitude-corrected updates.
+
+It reads devices through their protocols, runs the kernel, and hands on what happened
+(an `EstimationOutput` per tick) to FDIR and guidance. Horizontal velocity and downrange
+are integrated from the IMU (the altitude filter needs horizontal speed for curvature
+relief and terrain growth). It never decides whether a sensor is healthy: FDIR does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from flight.devices.interfaces import Altimeter, DeviceError, Imu, ImuSample, RangeSample
+from flight.estimation.altitude_filter import AltitudeFilter, Estimate, Status
+
+
+@dataclass(frozen=True)
+class RangeOutcome:
+    sensor_id: int
+    time_s: float
+    status: Status | None  # None: the driver reported an error
+    range_m: float
+    sigma_m: float = math.nan
+    error: str = ""
+
+
+@dataclass
+class EstimationOutput:
+    time_s: float = 0.0
+    estimate: Estimate | None = None
+    horizontal_speed_mps: float = 0.0
+    downrange_m: float = 0.0
+    pitch_rad: float = 0.0
+    peak_specific_force_mps2: float = 0.0  # since the last guidance cycle (touchdown shock)
+    outcomes: list[RangeOutcome] = field(default_factory=list)
+    imu_errors: int = 0
+    invalid_imu: int = 0
+
+
+class EstimationTask:
+    def __init__(
+        self,
+        filt: AltitudeFilter,
+        imu: Imu,
+        altimeters: list[Altimeter],
+        horizontal_speed_mps: float = 0.0,
+        downrange_m: float = 0.0,
+    ) -> None:
+        self.filter = filt
+        self.imu = imu
+        self.altimeters = altimeters
+        self.vx = horizontal_speed_mps
+        self.downrange_m = downrange_m
+        self.pitch_rad = 0.0
+        self._last_imu_time: float | None = None
+        self.output = EstimationOutput()
+        self.enabled = {a.sensor_id: True for a in altimeters}
+
+    def run(self, _deadline_ns: int) -> None:
+        out = self.output
+        while (sample := self.imu.read()) is not None:
+            if isinstance(sample, DeviceError):
+                out.imu_errors += 1
+                continue
+            self._propagate(sample)
+        for alt in self.altimeters:
+            while (reading := alt.read()) is not None:
+                out.outcomes.append(self._fuse(alt.sensor_id, reading))
+        out.estimate = self.filter.estimate()
+        out.horizontal_speed_mps = self.vx
+        out.downrange_m = self.downrange_m
+        out.pitch_rad = self.pitch_rad
+
+    def _propagate(self, s: ImuSample) -> None:
+        out = self.output
+        if self._last_imu_time is None:
+            self._last_imu_time = s.time_s
+            self.pitch_rad = s.pitch_rad
+            return
+        dt = s.time_s - self._last_imu_time
+        if not self.filter.predict(dt, s.specific_force_up_mps2, abs(self.vx)):
+            out.invalid_imu += 1  # the filter is untouched; keep the old timestamp
+            return
+        self._last_imu_time = s.time_s
+        self.vx += s.specific_force_downrange_mps2 * dt
+        self.downrange_m += self.vx * dt
+        self.pitch_rad = s.pitch_rad
+        out.time_s = s.time_s
+        out.peak_specific_force_mps2 = max(
+            out.peak_specific_force_mps2, math.hypot(s.specific_force_up_mps2, s.specific_force_downrange_mps2)
+        )
+
+    def _fuse(self, sensor_id: int, reading: RangeSample | DeviceError) -> RangeOutcome:
+        if isinstance(reading, DeviceError):
+            return RangeOutcome(sensor_id, reading.time_s, None, math.nan, error=reading.reason)
+        if not reading.valid:
+            return RangeOutcome(sensor_id, reading.time_s, None, reading.range_m, error="device flagged invalid")
+        if not self.enabled.get(sensor_id, True):
+            return RangeOutcome(sensor_id, reading.time_s, None, reading.range_m, error="disabled by command")
+        cos_tilt = math.cos(self.pitch_rad)
+        status = self.filter.update_range(reading.range_m, cos_tilt, reading.sigma_m, sensor_id)
+        return RangeOutcome(sensor_id, reading.time_s, status, reading.range_m, reading.sigma_m)
+
+    def drain_outcomes(self) -> list[RangeOutcome]:
+        """FDIR takes every range outcome since its last call."""
+        outcomes, self.output.outcomes = self.output.outcomes, []
+        return outcomes
+
+    def take_peak_force(self) -> float:
+        """Guidance takes the peak specific force since its last call (touchdown shock)."""
+        peak, self.output.peak_specific_force_mps2 = self.output.peak_specific_force_mps2, 0.0
+        return peak

@@ -1,0 +1,155 @@
+"""The FDIR task: turns kernel statuses and driver errors into sensor health, and watches
+for the faults that lost landers.
+
+- per-sensor health (sensor_health.py), with MISSING observations when a sensor that should
+  be talking is silent (the M2 late rangefinder, the IM-1 dead one);
+- a cross-check of the two altimeters when both are valid (dissimilar sensors disagreeing);
+- the M1 trap: estimated height above terrain ~ 0 for a long time with no touchdown. The
+  altimeters are re-opened and guidance is told.
+
+It reads the estimation task's outcomes and writes an `FdirSummary` for guidance; it never
+commands the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER
+from flight.estimation.task import EstimationTask, RangeOutcome
+from flight.executive.scheduler import EventSink
+from flight.fdir.sensor_health import Health, HealthConfig, Observation, SensorHealth, observe
+
+
+@dataclass
+class FdirConfig:
+    health: HealthConfig = field(default_factory=HealthConfig)
+    # a sensor is expected to talk below these (pessimistic) heights above terrain
+    expected_below_m: dict[int, float] = field(
+        default_factory=lambda: {PRIMARY_ALTIMETER: 5000.0, SHORT_RANGE_ALTIMETER: 150.0}
+    )
+    missing_after_s: float = 1.0
+    cross_check_sigma: float = 5.0
+    cross_check_margin_m: float = 1.0
+    cross_check_window_s: float = 0.2
+    cross_check_after: int = 5
+    zero_trap_enabled: bool = True
+    zero_trap_hat_m: float = 1.0
+    zero_trap_after_s: float = 15.0
+    pessimism_sigma: float = 3.0
+
+
+@dataclass
+class FdirSummary:
+    health: dict[int, Health]
+    primary_missing: bool = False
+    altimetry_missing: bool = False  # no usable altimeter at all while one is expected
+    altimeters_disagree: bool = False
+    zero_trap_events: int = 0
+    time_s: float = 0.0
+
+
+class FdirTask:
+    def __init__(
+        self,
+        estimation: EstimationTask,
+        events: EventSink,
+        config: FdirConfig | None = None,
+        touched_down: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.estimation = estimation
+        self.events = events
+        self.config = config or FdirConfig()
+        self.touched_down = touched_down
+        ids = [a.sensor_id for a in estimation.altimeters]
+        self.sensors = {i: SensorHealth(self.config.health) for i in ids}
+        self.last_sample_s: dict[int, float | None] = {i: None for i in ids}
+        self.last_missing_s: dict[int, float] = {i: -math.inf for i in ids}
+        self.last_good: dict[int, tuple[float, float, float]] = {}  # id -> (time, z, sigma)
+        self.disagreements = 0
+        self.zero_since_s: float | None = None
+        self.summary = FdirSummary(health={i: Health.NOMINAL for i in ids})
+
+    def run(self, _deadline_ns: int) -> None:
+        now = self.estimation.output.time_s
+        for outcome in self.estimation.drain_outcomes():
+            self._observe(outcome)
+        est = self.estimation.output.estimate
+        if est is None:
+            return
+        pessimistic = est.height_above_terrain_m - self.config.pessimism_sigma * est.height_above_terrain_sigma_m
+        self._check_missing(now, pessimistic)
+        self._check_zero_trap(now, est.height_above_terrain_m)
+        s = self.summary
+        s.time_s = now
+        s.health = {i: h.state for i, h in self.sensors.items()}
+        s.primary_missing = self._missing(PRIMARY_ALTIMETER, now, pessimistic)
+        # no altimeter has given a good sample lately, while the primary is needed
+        s.altimetry_missing = pessimistic < self.config.expected_below_m.get(PRIMARY_ALTIMETER, math.inf) and all(
+            good is None or now - good[0] > self.config.missing_after_s for good in
+            (self.last_good.get(i) for i in self.sensors)
+        )
+
+    # -- pieces --------------------------------------------------------------------------
+    def _observe(self, o: RangeOutcome) -> None:
+        self.last_sample_s[o.sensor_id] = o.time_s
+        obs = observe(o.status)
+        self._feed(o.sensor_id, obs)
+        if obs == Observation.GOOD:
+            cos_tilt = math.cos(self.estimation.pitch_rad)
+            self.last_good[o.sensor_id] = (o.time_s, o.range_m * cos_tilt, o.sigma_m * cos_tilt)
+            self._cross_check()
+
+    def _feed(self, sensor_id: int, obs: Observation) -> None:
+        changed = self.sensors[sensor_id].update(obs)
+        if changed is not None:
+            self.events.emit("SENSOR_HEALTH", sensor_id, int(changed))
+
+    def _missing(self, sensor_id: int, now: float, pessimistic_hat: float) -> bool:
+        expected = pessimistic_hat < self.config.expected_below_m.get(sensor_id, -math.inf)
+        last = self.last_sample_s.get(sensor_id)
+        return expected and (last is None or now - last > self.config.missing_after_s)
+
+    def _check_missing(self, now: float, pessimistic_hat: float) -> None:
+        for sensor_id in self.sensors:
+            if self._missing(sensor_id, now, pessimistic_hat) and (
+                now - self.last_missing_s[sensor_id] >= self.config.missing_after_s
+            ):
+                self.last_missing_s[sensor_id] = now
+                self.events.emit("ALTIMETER_MISSING", sensor_id)
+                self._feed(sensor_id, Observation.MISSING)
+
+    def _cross_check(self) -> None:
+        if PRIMARY_ALTIMETER not in self.last_good or SHORT_RANGE_ALTIMETER not in self.last_good:
+            return
+        t1, z1, s1 = self.last_good[PRIMARY_ALTIMETER]
+        t2, z2, s2 = self.last_good[SHORT_RANGE_ALTIMETER]
+        c = self.config
+        if abs(t1 - t2) > c.cross_check_window_s:
+            return
+        v = abs(self.estimation.output.estimate.vertical_velocity_mps) if self.estimation.output.estimate else 0.0
+        allowed = c.cross_check_sigma * math.hypot(s1, s2) + c.cross_check_margin_m + v * abs(t1 - t2)
+        if abs(z1 - z2) > allowed:
+            self.disagreements += 1
+            if self.disagreements == c.cross_check_after:
+                self.summary.altimeters_disagree = True
+                self.events.emit("ALTIMETERS_DISAGREE", z1, z2)
+        else:
+            self.disagreements = 0
+            self.summary.altimeters_disagree = False
+
+    def _check_zero_trap(self, now: float, hat: float) -> None:
+        c = self.config
+        if not c.zero_trap_enabled or self.touched_down() or hat > c.zero_trap_hat_m:
+            self.zero_since_s = None
+            return
+        if self.zero_since_s is None:
+            self.zero_since_s = now
+        elif now - self.zero_since_s >= c.zero_trap_after_s:
+            self.zero_since_s = now
+            self.summary.zero_trap_events += 1
+            self.events.emit("ZERO_ALTITUDE_TRAP", hat)
+            for sensor_id in self.sensors:
+                self.estimation.filter.reopen_sensor(sensor_id)

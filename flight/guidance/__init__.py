@@ -1,0 +1,1 @@
+"""Descent guidance: phases, pessimistic-height profile, touchdown."""

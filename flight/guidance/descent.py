@@ -1,0 +1,251 @@
+"""Descent guidance: IDLE -> ARMED -> BRAKING -> APPROACH -> TERMINAL -> TOUCHDOWN -> SAFE,
+plus ABORT_HOLD (hover and hold).
+
+The approach is flown against a pessimistic height (estimate - k sigma), so late, missing or
+doubted altimetry costs propellant, not the vehicle. The control law is pure: `command()`
+maps (phase, estimate, FDIR summary, mass) to throttle and thrust pitch; the task class
+keeps the phase, the propellant book and the pitch-rate limit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import IntEnum
+
+from flight.devices.interfaces import ContactSwitch, EngineCommand
+from flight.estimation.task import EstimationTask
+from flight.executive.scheduler import EventSink
+from flight.fdir.monitor import FdirTask
+
+STANDARD_GRAVITY = 9.80665
+
+
+class Phase(IntEnum):
+    IDLE = 0
+    ARMED = 1
+    BRAKING = 2
+    APPROACH = 3
+    TERMINAL = 4
+    TOUCHDOWN = 5
+    SAFE = 6
+    ABORT_HOLD = 7
+
+
+POWERED = (Phase.BRAKING, Phase.APPROACH, Phase.TERMINAL, Phase.ABORT_HOLD)
+
+
+@dataclass
+class GuidanceConfig:
+    max_thrust_n: float = 2500.0
+    min_throttle: float = 0.2
+    isp_s: float = 320.0
+    initial_mass_kg: float = 650.0
+    dry_mass_kg: float = 340.0
+    propellant_reserve_kg: float = 8.0
+    pitch_rate_limit_radps: float = 0.35
+    max_pitch_rad: float = 1.65  # past horizontal: braking from orbit thrusts slightly up-range
+    gravity_mps2: float = 1.62
+    body_radius_m: float = 1737.4e3
+    pessimism_sigma: float = 3.0
+    braking_end_speed_mps: float = 3.0  # |vx| below this ends braking
+    horizontal_time_constant_s: float = 8.0
+    vertical_time_constant_s: float = 2.0
+    approach_decel_mps2: float = 0.6  # the profile: |v| = sqrt(2 a (h_p - terminal_height)) + terminal speed
+    max_descent_speed_mps: float = 60.0
+    terminal_height_m: float = 25.0
+    terminal_speed_mps: float = 0.8
+    blind_descent_speed_mps: float = 15.0  # cap while no altimeter is usable (IM-1, M2)
+    touchdown_shock_mps2: float = 6.0  # full thrust alone is ~3.9 m/s^2 at 650 kg
+    touchdown_hat_m: float = 3.0
+
+    def set(self, name: str, value: float) -> None:
+        known = {f.name for f in fields(self)}
+        if name not in known:
+            raise KeyError(name)
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite")
+        setattr(self, name, float(value))
+
+
+@dataclass(frozen=True)
+class NavState:
+    """What guidance needs to know, in one place."""
+
+    hat_m: float
+    hat_sigma_m: float
+    vertical_speed_mps: float
+    horizontal_speed_mps: float
+    altitude_m: float
+    altimetry_missing: bool
+
+
+@dataclass(frozen=True)
+class Command:
+    throttle: float
+    pitch_rad: float
+    target_vertical_speed_mps: float
+    pessimistic_hat_m: float
+
+
+def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig) -> float:
+    if phase == Phase.ABORT_HOLD:
+        return 0.0
+    if phase == Phase.TERMINAL:
+        return -c.terminal_speed_mps
+    h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+    above = max(h_p - c.terminal_height_m, 0.0)
+    speed = min(c.max_descent_speed_mps, math.sqrt(2.0 * c.approach_decel_mps2 * above) + c.terminal_speed_mps)
+    if nav.altimetry_missing:
+        speed = min(speed, c.blind_descent_speed_mps)
+    return -speed
+
+
+def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> Command:
+    """Thrust vector for the phase: vertical first, then what is left for horizontal."""
+    h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+    if phase not in POWERED:
+        return Command(0.0, 0.0, 0.0, h_p)
+    v_target = target_vertical_speed(phase, nav, c)
+    accel_max = c.max_thrust_n / mass_kg
+    net_gravity = c.gravity_mps2 - nav.horizontal_speed_mps**2 / (c.body_radius_m + nav.altitude_m)
+    a_up = (v_target - nav.vertical_speed_mps) / c.vertical_time_constant_s + net_gravity
+    a_up = min(max(a_up, 0.0), accel_max)
+    a_x_room = math.sqrt(max(accel_max**2 - a_up**2, 0.0))
+    a_x = -nav.horizontal_speed_mps / c.horizontal_time_constant_s
+    if phase == Phase.BRAKING:
+        a_x = -math.copysign(a_x_room, nav.horizontal_speed_mps)
+    a_x = max(-a_x_room, min(a_x_room, a_x))
+    throttle = min(1.0, max(c.min_throttle, math.hypot(a_up, a_x) * mass_kg / c.max_thrust_n))
+    pitch = math.atan2(-a_x, a_up) if (a_up or a_x) else 0.0
+    pitch = max(-c.max_pitch_rad, min(c.max_pitch_rad, pitch))
+    return Command(throttle, pitch, v_target, h_p)
+
+
+class GuidanceTask:
+    """The 10 Hz guidance task: phase logic, propellant book, rate limit, engine command."""
+
+    def __init__(
+        self,
+        estimation: EstimationTask,
+        fdir: FdirTask,
+        engine: EngineCommand,
+        events: EventSink,
+        config: GuidanceConfig | None = None,
+        contact: ContactSwitch | None = None,
+        period_s: float = 0.1,
+    ) -> None:
+        self.estimation = estimation
+        self.fdir = fdir
+        self.engine = engine
+        self.events = events
+        self.config = config or GuidanceConfig()
+        self.contact = contact
+        self.period_s = period_s
+        self.phase = Phase.IDLE
+        self.propellant_used_kg = 0.0
+        self.throttle = 0.0
+        self.pitch_rad = 0.0
+        self.last: Command | None = None
+        self.propellant_low = False
+        self.touchdown_time_s: float | None = None
+
+    # -- telecommands (return None when accepted, else the reason) -------------------------
+    def arm(self) -> str | None:
+        if self.phase != Phase.IDLE:
+            return f"ARM needs IDLE, phase is {self.phase.name}"
+        self._enter(Phase.ARMED)
+        return None
+
+    def start_descent(self) -> str | None:
+        if self.phase == Phase.ARMED:
+            self._enter(Phase.BRAKING)
+        elif self.phase == Phase.ABORT_HOLD:
+            self._enter(Phase.APPROACH)
+        else:
+            return f"START_DESCENT needs ARMED or ABORT_HOLD, phase is {self.phase.name}"
+        return None
+
+    def abort(self) -> str | None:
+        if self.phase not in (Phase.BRAKING, Phase.APPROACH, Phase.TERMINAL):
+            return f"ABORT needs a powered descent phase, phase is {self.phase.name}"
+        self._enter(Phase.ABORT_HOLD)
+        return None
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def mass_kg(self) -> float:
+        return self.config.initial_mass_kg - self.propellant_used_kg
+
+    @property
+    def propellant_kg(self) -> float:
+        return self.config.initial_mass_kg - self.config.dry_mass_kg - self.propellant_used_kg
+
+    def touched_down(self) -> bool:
+        return self.phase in (Phase.TOUCHDOWN, Phase.SAFE)
+
+    def _enter(self, phase: Phase) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            self.events.emit("PHASE", int(phase))
+
+    def nav_state(self) -> NavState | None:
+        est = self.estimation.output.estimate
+        if est is None:
+            return None
+        return NavState(
+            hat_m=est.height_above_terrain_m,
+            hat_sigma_m=est.height_above_terrain_sigma_m,
+            vertical_speed_mps=est.vertical_velocity_mps,
+            horizontal_speed_mps=self.estimation.vx,
+            altitude_m=est.altitude_m,
+            altimetry_missing=self.fdir.summary.altimetry_missing,
+        )
+
+    # -- the task ------------------------------------------------------------------------
+    def run(self, _deadline_ns: int) -> None:
+        c = self.config
+        nav = self.nav_state()
+        peak_force = self.estimation.take_peak_force()
+        if nav is None:
+            return
+        self._book_propellant()
+        self._phase_logic(nav, peak_force)
+        cmd = command(self.phase, nav, self.mass_kg, c)
+        if self.propellant_kg <= 0.0:
+            cmd = Command(0.0, cmd.pitch_rad, cmd.target_vertical_speed_mps, cmd.pessimistic_hat_m)
+        max_step = c.pitch_rate_limit_radps * self.period_s
+        self.pitch_rad += max(-max_step, min(max_step, cmd.pitch_rad - self.pitch_rad))
+        self.throttle = cmd.throttle
+        self.last = cmd
+        self.engine.command(self.throttle, self.pitch_rad)
+
+    def _book_propellant(self) -> None:
+        c = self.config
+        flow = self.throttle * c.max_thrust_n / (c.isp_s * STANDARD_GRAVITY)
+        self.propellant_used_kg = min(self.propellant_used_kg + flow * self.period_s,
+                                      c.initial_mass_kg - c.dry_mass_kg)
+
+    def _phase_logic(self, nav: NavState, peak_force: float) -> None:
+        c = self.config
+        if self.phase in POWERED and not self.propellant_low and self.propellant_kg <= c.propellant_reserve_kg:
+            self.propellant_low = True
+            self.events.emit("PROPELLANT_LOW", self.propellant_kg)
+            if self.phase == Phase.ABORT_HOLD:
+                self._enter(Phase.TERMINAL)  # no propellant to hold with: commit to landing
+        if self.phase == Phase.BRAKING and abs(nav.horizontal_speed_mps) < c.braking_end_speed_mps:
+            self._enter(Phase.APPROACH)
+        if self.phase == Phase.APPROACH and nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m <= c.terminal_height_m:
+            self._enter(Phase.TERMINAL)
+        if self.phase == Phase.TOUCHDOWN:
+            self._enter(Phase.SAFE)
+        elif self.phase in (Phase.TERMINAL, Phase.APPROACH, Phase.ABORT_HOLD) and self._touchdown(nav, peak_force):
+            self.touchdown_time_s = self.estimation.output.time_s
+            self._enter(Phase.TOUCHDOWN)
+
+    def _touchdown(self, nav: NavState, peak_force: float) -> bool:
+        c = self.config
+        if self.contact is not None and self.contact.closed():
+            return True
+        near = nav.hat_m <= c.touchdown_hat_m + c.pessimism_sigma * nav.hat_sigma_m
+        return near and peak_force >= c.touchdown_shock_mps2

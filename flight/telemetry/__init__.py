@@ -1,0 +1,1 @@
+"""Telemetry and telecommands: the dictionary, PUS packets, links, the flight log."""
