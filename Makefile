@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench lint clean
+.PHONY: demo test test-fast bench bench-realtime lint clean
 
 $(STAMP): pyproject.toml setup.py c_kernels/build.py c_kernels/*.c c_kernels/*.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/filter_step.py
+	$(BIN)/python benchmarks/flight_tick.py
+
+bench-realtime: $(STAMP)
+	$(BIN)/python benchmarks/realtime_jitter.py --seconds 60
 
 lint: $(STAMP)
 	$(BIN)/ruff check flight ground hil tests benchmarks

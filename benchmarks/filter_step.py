@@ -23,12 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filterpy.kalman import KalmanFilter  # noqa: E402
+from filterpy.kalman import KalmanFilter
+from flight._altfilter import ffi, lib
 
-from flight._altfilter import ffi, lib  # noqa: E402
-from flight.estimation.altitude_filter import AltitudeFilter  # noqa: E402
-from ground.filter_batch import BatchRunner  # noqa: E402
-from ground.filter_profiles import descent_profile  # noqa: E402
+from flight.estimation.altitude_filter import AltitudeFilter
+from ground.filter_batch import BatchRunner
+from ground.filter_profiles import descent_profile
 
 REPEATS = 7
 DT, FORCE, VX, SIGMA = 0.01, 1.62, 0.0, 0.8

@@ -42,6 +42,9 @@ def _cmd_fly(args: argparse.Namespace) -> int:
         system.guidance.arm()
         system.guidance.start_descent()
     slots = None if duration is None else int(duration * 1e9 // system.executive.period_ns)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: system.executive.stop())  # stop cleanly: log flushed
     try:
         system.executive.run(slots=slots, until=system.guidance.touched_down if args.until_touchdown else None)
     except KeyboardInterrupt:

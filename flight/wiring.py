@@ -16,7 +16,13 @@ from flight.devices.simulated import SimulatedBench
 from flight.estimation.altitude_filter import AltitudeFilter, Policy
 from flight.estimation.task import EstimationTask
 from flight.executive.clock import Clock, LockstepClock, MonotonicClock
-from flight.executive.health import HealthMonitor, LinuxWatchdog, NoWatchdog, SystemdWatchdog, Watchdog
+from flight.executive.health import (
+    HealthMonitor,
+    LinuxWatchdog,
+    NoWatchdog,
+    SystemdWatchdog,
+    Watchdog,
+)
 from flight.executive.scheduler import Executive, ScheduledTask
 from flight.fdir.monitor import FdirConfig, FdirTask
 from flight.guidance.descent import GuidanceConfig, GuidanceTask
@@ -156,7 +162,7 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     link = _build_link(_section(config, "link", {"kind", "bind_host", "bind_port", "remote_host", "remote_port",
                                                  "device", "baudrate"}))
     downlink = Downlink(link, log)
-    time_s = lambda: estimation.output.time_s  # noqa: E731 - flight time stamps every packet
+    time_s = lambda: estimation.output.time_s
     events = EventService(encoder, downlink, time_s)
 
     fdir_config = _dataclass_overrides(FdirConfig, config, "fdir")
@@ -187,7 +193,7 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     if key is None:  # no key file: every command is refused as unauthenticated
         gate.key = b"no key configured: " + bytes(16)
     commands = CommandService(gate, handlers, encoder, downlink, events, time_s,
-                              receive=link.receive if link is not None else (lambda: []))
+                              receive=link.receive if link is not None else (list))
 
     wd_cfg = _section(config, "watchdog", {"kind", "device"})
     watchdog = _build_watchdog(wd_cfg)
@@ -225,7 +231,7 @@ def _build_link(sec: dict):
             raise ConfigError("[link] kind = 'serial' needs device = '/dev/...'")
         try:
             return SerialLink.open(sec["device"], int(sec.get("baudrate", 921600)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"[link] cannot open {sec['device']}: {exc}") from None
     raise ConfigError(f"[link] kind = {kind!r}: choose 'none', 'udp' or 'serial'")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from flight._altfilter import ffi, lib
+
 from flight.estimation.altitude_filter import NX, AltitudeFilter
 
 _FLOAT_INPUTS = ("dt_s", "force_mps2", "horizontal_speed_mps", "range_m", "cos_tilt", "sigma_m")

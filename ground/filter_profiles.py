@@ -51,7 +51,7 @@ class RangeProfile:
             "valid": self.valid,
         }
 
-    def with_ranges(self, range_m: np.ndarray | None = None, valid: np.ndarray | None = None) -> "RangeProfile":
+    def with_ranges(self, range_m: np.ndarray | None = None, valid: np.ndarray | None = None) -> RangeProfile:
         return replace(
             self,
             range_m=self.range_m.copy() if range_m is None else np.ascontiguousarray(range_m, dtype=np.float64),
@@ -76,7 +76,7 @@ def descent_profile(
 ) -> RangeProfile:
     """Constant-velocity descent; terrain_steps = ((time_s, new_elevation_m), ...)."""
     rng = np.random.default_rng(seed)
-    n = int(round(duration_s * imu_rate_hz))
+    n = round(duration_s * imu_rate_hz)
     dt = 1.0 / imu_rate_hz
     t = (np.arange(n) + 1) * dt
     altitude = altitude_m + vertical_speed_mps * t

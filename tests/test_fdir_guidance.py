@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER, RangeSample
+from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER
 from flight.devices.simulated import FeedAltimeter, FeedImu, RecordingEngine
 from flight.estimation.altitude_filter import AltitudeFilter, Estimate
 from flight.estimation.task import EstimationTask
@@ -190,7 +190,7 @@ def test_gdn004_pitch_rate_is_limited():
 
 
 def test_gdn005_propellant_low_commits_a_hold_to_landing():
-    est, g, _, events = guidance_rig()
+    _, g, _, events = guidance_rig()
     g.arm()
     g.start_descent()
     g.abort()

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 from filterpy.kalman import KalmanFilter
+from flight._altfilter import ffi, lib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flight._altfilter import ffi, lib
 from flight.estimation.altitude_filter import AltitudeFilter, Policy, Status, default_config
 
 NO_BOUNDS = {"min_variance": (1e-300,) * 4, "max_variance": (1e300,) * 4}

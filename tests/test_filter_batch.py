@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from filter_helpers import filter_for
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flight.estimation.altitude_filter import Status
 from ground.filter_batch import BatchRunner, run_batch
 from ground.filter_profiles import descent_profile
-
-from filter_helpers import filter_for
 
 
 @given(seed=st.integers(0, 2**31), policy=st.sampled_from(["terrain-aware", "m1-baseline", "apollo-gate", "px4-like"]),

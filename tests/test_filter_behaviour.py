@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from filter_helpers import filter_for, hat_error
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2
@@ -9,8 +10,6 @@ from scipy.stats import chi2
 from flight.estimation.altitude_filter import AltitudeFilter, Policy, Status
 from ground.filter_batch import BatchRunner
 from ground.filter_profiles import descent_profile, lrf_sigma_m
-
-from filter_helpers import filter_for, hat_error
 
 STEP_AT_S = 4.0
 RUNNER = BatchRunner()

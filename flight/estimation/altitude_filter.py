@@ -27,7 +27,7 @@ class Policy(IntEnum):
         return self.name.lower().replace("_", "-")
 
     @classmethod
-    def parse(cls, name: "str | Policy") -> "Policy":
+    def parse(cls, name: str | Policy) -> Policy:
         if isinstance(name, Policy):
             return name
         try:
@@ -50,7 +50,7 @@ class Status(IntEnum):
 CONFIG_FIELDS = tuple(name for name, _ in ffi.typeof("alt_config").fields if name != "policy")
 
 
-def default_config(policy: "str | Policy") -> dict[str, float | int | tuple[float, ...]]:
+def default_config(policy: str | Policy) -> dict[str, float | int | tuple[float, ...]]:
     """The kernel's documented defaults for a policy, as a plain dict."""
     cfg = ffi.new("alt_config *")
     if lib.alt_default_config(int(Policy.parse(policy)), cfg) != 0:
@@ -84,10 +84,10 @@ class AltitudeFilter:
 
     def __init__(
         self,
-        policy: "str | Policy" = Policy.TERRAIN_AWARE,
+        policy: str | Policy = Policy.TERRAIN_AWARE,
         x0: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
         var0: tuple[float, float, float, float] = (100.0**2, 1.0, 1e-4, 100.0**2),
-        **overrides: float | int | tuple[float, ...],
+        **overrides: float | tuple[float, ...],
     ) -> None:
         self.policy = Policy.parse(policy)
         cfg = ffi.new("alt_config *")

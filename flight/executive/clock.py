@@ -7,7 +7,8 @@ deadlines mean no drift accumulates from sleep overshoot.
 from __future__ import annotations
 
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 
 class Clock(Protocol):

@@ -10,14 +10,15 @@ runs more than `max_slots_per_wake` slots in one wake-up. Must never import a de
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from flight.executive.clock import Clock
 
 
 class EventSink(Protocol):
-    def emit(self, name: str, *args: int | float) -> None: ...
+    def emit(self, name: str, *args: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ class Executive:
         self.stopped = False
         self.last_failure = ""
 
+    def add_task(self, task: ScheduledTask, index: int | None = None) -> None:
+        """Add a task to the table (before start): at the end, or at `index`."""
+        if task.name in self.task_stats:
+            raise ValueError(f"duplicate task name {task.name}")
+        self.schedule.insert(len(self.schedule) if index is None else index, task)
+        self.task_stats[task.name] = TaskStats()
+        self.stats.slips.setdefault(task.divisor, 0)
+
     # -- one slot ----------------------------------------------------------------------
     def run_slot(self, slot: int) -> None:
         deadline = self.slot_deadline(slot)
@@ -108,7 +117,7 @@ class Executive:
         t0 = self.timer()
         try:
             task.run(deadline_ns)
-        except Exception as exc:  # one task's fault must not stop the others; health sees it
+        except Exception as exc:  # noqa: BLE001 - one task's fault must not stop the others; health sees it
             st.failures += 1
             self.events.emit("TASK_FAILED", self.schedule.index(task), st.failures)
             self.last_failure = f"{task.name}: {exc!r}"

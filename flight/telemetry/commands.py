@@ -59,7 +59,7 @@ def _service_of(name: str) -> tuple[int, int]:
     return (17, 1) if name == "PING" else (8, 1)
 
 
-def build_command(key: bytes, name: str, sequence: int, *args: int | float,
+def build_command(key: bytes, name: str, sequence: int, *args: float,
                   dictionary: Dictionary | None = None, packet_seq: int = 0) -> bytes:
     """Ground side: one authenticated telecommand packet."""
     d = dictionary or load()
@@ -103,7 +103,7 @@ class CommandGate:
     def check(self, raw: bytes) -> Telecommand | Rejection:
         try:
             tc = PusTc.unpack(raw)
-        except Exception as exc:  # CRC, length, version: all "not a command"
+        except Exception as exc:  # noqa: BLE001 - CRC, length, version: all "not a command"
             return self._reject("malformed", f"not a PUS TC: {exc.__class__.__name__}")
         if len(raw) != tc.packet_len:
             return self._reject("malformed", f"{len(raw) - tc.packet_len} trailing bytes")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 MAGIC = b"LR"
 HEADER = struct.Struct(">2sHI")
@@ -43,10 +43,10 @@ class FlightLogWriter:
             self.flush()
 
     def flush(self) -> None:
-        view = memoryview(self._buffer)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        with memoryview(self._buffer) as view:
+            done = 0
+            while done < len(view):
+                done += os.write(self._fd, view[done:])
         self._buffer.clear()
         if self.fsync:
             os.fsync(self._fd)

@@ -56,7 +56,7 @@ class SerialLink:
         self.io_errors = 0
 
     @classmethod
-    def open(cls, device: str, baudrate: int = 921600) -> "SerialLink":
+    def open(cls, device: str, baudrate: int = 921600) -> SerialLink:
         import serial
 
         return cls(serial.Serial(device, baudrate, timeout=0, write_timeout=0.1))
@@ -64,7 +64,7 @@ class SerialLink:
     def send(self, packet: bytes) -> None:
         try:
             self.port.write(cobs.encode(packet) + b"\x00")
-        except Exception:  # SerialException, SerialTimeoutException, OSError: unplugged
+        except Exception:  # noqa: BLE001 - SerialException, SerialTimeoutException, OSError: unplugged
             self.io_errors += 1
 
     def receive(self) -> list[bytes]:
@@ -72,7 +72,7 @@ class SerialLink:
             waiting = self.port.in_waiting
             if waiting:
                 self._pending += self.port.read(waiting)
-        except Exception:
+        except Exception:  # noqa: BLE001
             self.io_errors += 1
             return []
         packets = []

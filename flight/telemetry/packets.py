@@ -55,7 +55,7 @@ class TelemetryEncoder:
             raise TelemetryError(f"housekeeping channel {missing} has no value") from None
         return self._tm("housekeeping", 3, 25, time_s, self._hk.pack(self.d.hk_structure_id, *ordered))
 
-    def event(self, time_s: float, name: str, *args: int | float) -> bytes:
+    def event(self, time_s: float, name: str, *args: float) -> bytes:
         e = self.d.events[name]
         return self._tm("events", 5, e.severity, time_s, struct.pack(">H" + e.args, e.id, *args))
 
@@ -82,7 +82,7 @@ def decode_tm(raw: bytes, dictionary: Dictionary | None = None) -> DecodedTm:
     d = dictionary or load()
     try:
         tm = PusTm.unpack(raw, timestamp_len=TIMESTAMP_LEN)
-    except Exception as exc:  # spacepackets raises several kinds; all mean "not a packet"
+    except Exception as exc:  # noqa: BLE001 - spacepackets raises several kinds; all mean "not a packet"
         raise TelemetryError(f"not a PUS TM packet: {exc}") from None
     try:
         time_s = struct.unpack(">d", bytes(tm.timestamp))[0]

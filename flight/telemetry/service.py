@@ -4,7 +4,7 @@ path (gate -> verification -> dispatch). Everything sent is also appended to the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flight.telemetry.commands import CommandGate, Rejection, Telecommand
 from flight.telemetry.flightlog import FlightLogWriter
@@ -49,7 +49,7 @@ class EventService:
         self._in_window: dict[str, int] = {}
         self._suppressed: dict[str, int] = {}
 
-    def emit(self, name: str, *args: int | float) -> None:
+    def emit(self, name: str, *args: float) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
         now = self.time_s()
         if now - self._window_start >= self.window_s:

@@ -1,0 +1,94 @@
+"""FLY-001: `lander fly` as its own process, commanded and watched over UDP like the ground."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from flight.telemetry.commands import build_command
+from flight.telemetry.dictionary import load
+from flight.telemetry.flightlog import read_log
+from flight.telemetry.packets import TelemetryError, decode_tm
+
+D = load()
+KEY = b"s3cret-command-key-0123456789abcd"
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_fly001_flight_process_obeys_authentic_commands_and_refuses_the_rest(tmp_path):
+    key = tmp_path / "command.key"
+    key.write_bytes(KEY)
+    key.chmod(0o600)
+    ground = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ground.bind(("127.0.0.1", 0))
+    ground.settimeout(0.2)
+    flight_port = free_port()
+    log = tmp_path / "flight.log"
+    cfg = tmp_path / "board.toml"
+    cfg.write_text(f"""
+[executive]
+clock = "realtime"
+[link]
+kind = "udp"
+bind_port = {flight_port}
+remote_port = {ground.getsockname()[1]}
+[log]
+path = "{log}"
+flush_period_s = 0.2
+[commands]
+key_file = "{key}"
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "flight.cli", "fly", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    received = []
+
+    def pump(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                received.append(decode_tm(ground.recv(4096)))
+            except TimeoutError:
+                pass
+            except TelemetryError as exc:  # the flight must only send decodable packets
+                raise AssertionError(exc)
+
+    def send(pkt):
+        ground.sendto(pkt, ("127.0.0.1", flight_port))
+
+    try:
+        pump(1.0)
+        assert any(p.kind == "housekeeping" for p in received), proc.stderr.read() if proc.poll() else "no HK"
+        arm = build_command(KEY, "ARM", 1)
+        send(arm)
+        send(arm)  # replay
+        send(build_command(b"wrong-key" * 4, "START_DESCENT", 2))  # forged
+        send(b"\x00garbage\xff" * 5)  # malformed
+        send(build_command(KEY, "ABORT", 3))  # out of phase: not descending yet
+        send(build_command(KEY, "START_DESCENT", 4))
+        pump(1.5)
+        assert proc.poll() is None, "the flight process died"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    verifications = [p.values for p in received if p.kind == "verification"]
+    failures = sorted(code for subtype, _, code in verifications if subtype in (2, 8))
+    r = D.rejections
+    assert failures == sorted([r["replayed"], r["unauthenticated"], r["malformed"], r["out_of_phase"]])
+    assert sum(1 for subtype, _, _ in verifications if subtype == 7) == 2  # ARM, START_DESCENT done
+    phases = [p.values[0] for p in received if p.kind == "event" and p.name == "PHASE"]
+    assert phases[:3] == [1, 2, 3]  # ARMED, BRAKING, APPROACH
+    last_hk = [p.values for p in received if p.kind == "housekeeping"][-1]
+    assert last_hk["commands_rejected"] == 4 and last_hk["phase"] == 3
+    assert proc.returncode == 0 and "phase APPROACH" in out
+    logged = read_log(str(log))
+    assert logged.problem == "" and len(logged.records) >= len(received)  # everything sent was logged
+    assert os.path.getsize(log) > 0
