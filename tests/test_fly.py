@@ -92,3 +92,21 @@ key_file = "{key}"
     logged = read_log(str(log))
     assert logged.problem == "" and len(logged.records) >= len(received)  # everything sent was logged
     assert os.path.getsize(log) > 0
+
+
+def test_fly002_lockstep_executive_flies_the_bench_world_to_a_soft_touchdown():
+    """FLY-002: the same wiring on a lockstep clock lands the simulated bench vehicle from
+    2 km at 20 m/s down: terminal descent, contact at <= 1 m/s, engine cut, no slips."""
+    from flight import wiring
+    from flight.guidance.descent import Phase
+
+    system = wiring.build({"executive": {"clock": "lockstep"}})
+    assert system.guidance.arm() is None and system.guidance.start_descent() is None
+    system.executive.run(slots=30_000, until=system.guidance.touched_down)
+    world = system.devices.world
+    assert system.guidance.phase == Phase.TOUCHDOWN
+    assert world.touchdown_speed_mps is not None and world.touchdown_speed_mps <= 1.0
+    system.executive.run(slots=20)
+    assert system.guidance.phase == Phase.SAFE and system.devices.engine.throttle == 0.0
+    assert system.executive.stats.total_slips == 0
+    assert system.events.counts.get("TASK_FAILED", 0) == 0

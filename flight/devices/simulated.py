@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from typing import Generic, TypeVar
 
 from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
@@ -19,28 +20,30 @@ from flight.devices.interfaces import (
     RangeSample,
 )
 
+S = TypeVar("S")
 
-class FeedImu:
+
+class Feed(Generic[S]):
+    """Samples in, in order; read() gives the oldest, or None when there is none."""
+
     def __init__(self) -> None:
-        self._queue: deque[ImuSample | DeviceError] = deque()
+        self._queue: deque[S | DeviceError] = deque()
 
-    def push(self, sample: ImuSample | DeviceError) -> None:
+    def push(self, sample: S | DeviceError) -> None:
         self._queue.append(sample)
 
-    def read(self) -> ImuSample | DeviceError | None:
+    def read(self) -> S | DeviceError | None:
         return self._queue.popleft() if self._queue else None
 
 
-class FeedAltimeter:
+class FeedImu(Feed[ImuSample]):
+    pass
+
+
+class FeedAltimeter(Feed[RangeSample]):
     def __init__(self, sensor_id: int) -> None:
+        super().__init__()
         self.sensor_id = sensor_id
-        self._queue: deque[RangeSample | DeviceError] = deque()
-
-    def push(self, sample: RangeSample | DeviceError) -> None:
-        self._queue.append(sample)
-
-    def read(self) -> RangeSample | DeviceError | None:
-        return self._queue.popleft() if self._queue else None
 
 
 class RecordingEngine:
@@ -87,6 +90,7 @@ class SimulatedBench:
         self.contact = FixedContact()
         self.time_s = 0.0
         self._steps = 0
+        self.touchdown_speed_mps: float | None = None
 
     def advance_to(self, t_ns: int) -> None:
         t = t_ns * 1e-9
@@ -103,6 +107,8 @@ class SimulatedBench:
             self.h = max(0.0, self.h + self.v * dt)
             self.vx += a_x * dt
         if self.h == 0.0:
+            if not self.contact.is_closed:
+                self.touchdown_speed_mps = abs(self.v)
             self.contact.is_closed = True
             self.v = 0.0
         self.time_s += dt
