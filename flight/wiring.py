@@ -8,6 +8,7 @@ runner and `lander fly` both call `build()`.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,7 +200,9 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     watchdog = _build_watchdog(wd_cfg)
 
     schedule_cfg = _section(config, "schedule", set(DEFAULT_SCHEDULE))
-    runs = {"estimation": estimation.run, "fdir": fdir.run, "guidance": guidance.run, "commands": commands.run}
+    runs: dict[str, Callable[[int], None]] = {
+        "estimation": estimation.run, "fdir": fdir.run, "guidance": guidance.run, "commands": commands.run,
+    }
     tasks = []
     holder: dict[str, HealthMonitor] = {}
     system_ref: dict[str, FlightSystem] = {}

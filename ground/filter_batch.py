@@ -8,11 +8,25 @@ length; anything else is refused with a clear error rather than reinterpreted si
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 from flight._altfilter import ffi, lib
 
 from flight.estimation.altitude_filter import NX, AltitudeFilter
+
+
+class BatchInputs(TypedDict):
+    """One array per filter input, all the same length (see BatchRunner.run)."""
+
+    dt_s: np.ndarray
+    force_mps2: np.ndarray
+    horizontal_speed_mps: np.ndarray
+    range_m: np.ndarray
+    cos_tilt: np.ndarray
+    sigma_m: np.ndarray
+    valid: np.ndarray
+
 
 _FLOAT_INPUTS = ("dt_s", "force_mps2", "horizontal_speed_mps", "range_m", "cos_tilt", "sigma_m")
 

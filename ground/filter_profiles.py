@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ground.filter_batch import BatchInputs
+
 MOON_GRAVITY_MPS2 = 1.62
 MOON_RADIUS_M = 1737.4e3
 
@@ -40,7 +42,7 @@ class RangeProfile:
     def true_hat_m(self) -> np.ndarray:
         return self.true_altitude_m - self.true_terrain_m
 
-    def inputs(self) -> dict[str, np.ndarray]:
+    def inputs(self) -> BatchInputs:
         return {
             "dt_s": self.dt_s,
             "force_mps2": self.force_mps2,

@@ -50,7 +50,7 @@ class Status(IntEnum):
 CONFIG_FIELDS = tuple(name for name, _ in ffi.typeof("alt_config").fields if name != "policy")
 
 
-def default_config(policy: str | Policy) -> dict[str, float | int | tuple[float, ...]]:
+def default_config(policy: str | Policy) -> dict[str, str | float | int | tuple[float, ...]]:
     """The kernel's documented defaults for a policy, as a plain dict."""
     cfg = ffi.new("alt_config *")
     if lib.alt_default_config(int(Policy.parse(policy)), cfg) != 0:
@@ -58,8 +58,8 @@ def default_config(policy: str | Policy) -> dict[str, float | int | tuple[float,
     return _config_to_dict(cfg)
 
 
-def _config_to_dict(cfg) -> dict[str, float | int | tuple[float, ...]]:
-    out: dict[str, float | int | tuple[float, ...]] = {"policy": Policy(cfg.policy).label}
+def _config_to_dict(cfg) -> dict[str, str | float | int | tuple[float, ...]]:
+    out: dict[str, str | float | int | tuple[float, ...]] = {"policy": Policy(cfg.policy).label}
     for name in CONFIG_FIELDS:
         value = getattr(cfg, name)
         out[name] = tuple(value) if isinstance(value, ffi.CData) else value
@@ -189,7 +189,7 @@ class AltitudeFilter:
             "rejected": s.rejected, "stuck": s.stuck, "locked_out": bool(s.locked_out),
         }
 
-    def config(self) -> dict[str, float | int | tuple[float, ...]]:
+    def config(self) -> dict[str, str | float | int | tuple[float, ...]]:
         return _config_to_dict(self._f.cfg)
 
     def snapshot(self) -> bytes:

@@ -144,10 +144,11 @@ class Executive:
         or skip ahead when more than max_behind_slots behind."""
         if self.start_ns is None:
             self.start()
+        start_ns = self.start_ns or 0
         self.clock.sleep_until(self.slot_deadline(self.next_slot))
         self.stats.wakeups += 1
         now = self.clock.now_ns()
-        current = (now - self.start_ns) // self.period_ns
+        current = (now - start_ns) // self.period_ns
         behind = current - self.next_slot
         if behind > self.max_behind_slots:
             self._count_slips(self.next_slot, current)

@@ -68,8 +68,8 @@ def build_command(key: bytes, name: str, sequence: int, *args: float,
     apid = d.apids["telecommand"]
     body = HEADER.pack(cmd.opcode, sequence) + struct.pack(">" + cmd.args, *args)
     app_data = body + _mac(key, apid, service, subtype, body)
-    return PusTc(service=service, message_subtype=subtype, apid=apid, app_data=app_data,
-                 seq_count=packet_seq % (1 << 14)).pack()
+    return bytes(PusTc(service=service, message_subtype=subtype, apid=apid, app_data=app_data,
+                       seq_count=packet_seq % (1 << 14)).pack())
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ class TelemetryEncoder:
         apid = self.d.apids[apid_name]
         seq = self._seq.get(apid, 0)
         self._seq[apid] = (seq + 1) % SEQ_MODULO
-        return PusTm(service=service, message_subtype=subtype, timestamp=_timestamp(time_s),
-                     source_data=data, apid=apid, seq_count=seq).pack()
+        return bytes(PusTm(service=service, message_subtype=subtype, timestamp=_timestamp(time_s),
+                           source_data=data, apid=apid, seq_count=seq).pack())
 
     def housekeeping(self, time_s: float, values: dict[str, float | int]) -> bytes:
         try:
