@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flight.devices.interfaces import Altimeter, ContactSwitch, EngineCommand, Imu
+from flight.devices.interfaces import (
+    PRIMARY_ALTIMETER,
+    SHORT_RANGE_ALTIMETER,
+    Altimeter,
+    ContactSwitch,
+    EngineCommand,
+    Imu,
+)
 from flight.devices.simulated import SimulatedBench
 from flight.estimation.altitude_filter import AltitudeFilter, Policy
 from flight.estimation.task import EstimationTask
@@ -170,8 +177,8 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     if policy == Policy.M1_BASELINE:
         fdir_config.zero_trap_enabled = False  # M1 had no such check
     guidance_config = _dataclass_overrides(GuidanceConfig, config, "guidance")
-    guidance: GuidanceTask | None = None
-    fdir = FdirTask(estimation, events, fdir_config, touched_down=lambda: guidance is not None and guidance.touched_down())
+    # guidance is bound below; FDIR only asks once the executive runs
+    fdir = FdirTask(estimation, events, fdir_config, touched_down=lambda: guidance.touched_down())
     guidance = GuidanceTask(estimation, fdir, devices.engine, events, guidance_config, devices.contact,
                             period_s=DEFAULT_SCHEDULE["guidance"][0] / tick_hz)
 
@@ -191,8 +198,6 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
 
     handlers = {"PING": lambda: downlink(encoder.ping_reply(time_s())) or None, "ARM": guidance.arm,
                 "START_DESCENT": guidance.start_descent, "ABORT": guidance.abort, "SET_PARAM": set_param}
-    if key is None:  # no key file: every command is refused as unauthenticated
-        gate.key = b"no key configured: " + bytes(16)
     commands = CommandService(gate, handlers, encoder, downlink, events, time_s,
                               receive=link.receive if link is not None else (list))
 
@@ -200,24 +205,21 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     watchdog = _build_watchdog(wd_cfg)
 
     schedule_cfg = _section(config, "schedule", set(DEFAULT_SCHEDULE))
+    executive = Executive(clock, tick_hz, [], events, int(exe_cfg.get("max_behind_slots", 10)),
+                          int(exe_cfg.get("max_slots_per_wake", 3)))
+    health = HealthMonitor(executive, watchdog)
     runs: dict[str, Callable[[int], None]] = {
         "estimation": estimation.run, "fdir": fdir.run, "guidance": guidance.run, "commands": commands.run,
+        "health": health.run,
+        # `system` is bound below, before the executive first runs
+        "housekeeping": lambda _d: downlink(encoder.housekeeping(time_s(), housekeeping(system))),
     }
-    tasks = []
-    holder: dict[str, HealthMonitor] = {}
-    system_ref: dict[str, FlightSystem] = {}
-    runs["housekeeping"] = lambda _d: downlink(encoder.housekeeping(time_s(), housekeeping(system_ref["s"])))
-    runs["health"] = lambda d: holder["h"].run(d)
     for name, (divisor, offset, budget) in DEFAULT_SCHEDULE.items():
         over = schedule_cfg.get(name, {})
-        tasks.append(ScheduledTask(name, runs[name], int(over.get("divisor", divisor)),
-                                   int(over.get("offset", offset)), float(over.get("budget_us", budget))))
-    executive = Executive(clock, tick_hz, tasks, events, int(exe_cfg.get("max_behind_slots", 10)),
-                          int(exe_cfg.get("max_slots_per_wake", 3)))
-    holder["h"] = HealthMonitor(executive, watchdog)
-    system = FlightSystem(executive, clock, devices, estimation, fdir, guidance, events, commands, holder["h"],
+        executive.add_task(ScheduledTask(name, runs[name], int(over.get("divisor", divisor)),
+                                         int(over.get("offset", offset)), float(over.get("budget_us", budget))))
+    system = FlightSystem(executive, clock, devices, estimation, fdir, guidance, events, commands, health,
                           watchdog, downlink, encoder)
-    system_ref["s"] = system
     system.closers += [watchdog.close] + ([log.close] if log else []) + ([link.close] if link else [])
     return system
 
@@ -255,8 +257,6 @@ def _build_watchdog(sec: dict) -> Watchdog:
 
 def housekeeping(s: FlightSystem) -> dict[str, float | int]:
     est = s.estimation.output.estimate
-    from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER
-
     health = s.fdir.summary.health
     return {
         "time_s": s.estimation.output.time_s,

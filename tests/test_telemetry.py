@@ -265,3 +265,14 @@ def test_tlm006_corrupted_record_stops_the_reader_with_a_reason(tmp_path):
         fh.write(bytes(data))
     out = read_log(path)
     assert len(out.records) == 3 and "CRC mismatch" in out.problem
+
+
+def test_tlm003_without_a_key_file_the_flight_refuses_every_command():
+    """TLM-003: no key configured means no command gets in, whatever key the sender used."""
+    from flight import wiring
+
+    system = wiring.build({"executive": {"clock": "lockstep"}})
+    for key in (KEY, b"no key configured: " + bytes(16), bytes(32)):
+        result = system.commands.handle(build_command(key, "ARM", 1))
+        assert isinstance(result, Rejection) and result.code == D.rejections["unauthenticated"]
+    assert system.commands.executed == []

@@ -55,7 +55,6 @@ class EstimationTask:
         self.pitch_rad = 0.0
         self._last_imu_time: float | None = None
         self.output = EstimationOutput()
-        self.enabled = {a.sensor_id: True for a in altimeters}
 
     def run(self, _deadline_ns: int) -> None:
         out = self.output
@@ -96,8 +95,6 @@ class EstimationTask:
             return RangeOutcome(sensor_id, reading.time_s, None, math.nan, error=reading.reason)
         if not reading.valid:
             return RangeOutcome(sensor_id, reading.time_s, None, reading.range_m, error="device flagged invalid")
-        if not self.enabled.get(sensor_id, True):
-            return RangeOutcome(sensor_id, reading.time_s, None, reading.range_m, error="disabled by command")
         cos_tilt = math.cos(self.pitch_rad)
         status = self.filter.update_range(reading.range_m, cos_tilt, reading.sigma_m, sensor_id)
         return RangeOutcome(sensor_id, reading.time_s, status, reading.range_m, reading.sigma_m)
