@@ -149,15 +149,22 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
             raise ConfigError(f"[executive] clock = {kind!r}: choose 'realtime' or 'lockstep'")
 
     est_cfg = _section(config, "estimator", {"policy", "initial_altitude_m", "initial_vertical_speed_mps",
-                                             "initial_altitude_sigma_m", "horizontal_speed_mps", "parameters"})
-    policy = Policy.parse(est_cfg.get("policy", "terrain-aware"))
-    h0 = float(est_cfg.get("initial_altitude_m", 2000.0))
-    v0 = float(est_cfg.get("initial_vertical_speed_mps", -20.0))
-    sig0 = float(est_cfg.get("initial_altitude_sigma_m", 100.0))
+                                             "initial_altitude_sigma_m", "initial_vertical_speed_sigma_mps",
+                                             "initial_terrain_m", "initial_terrain_sigma_m",
+                                             "initial_bias_sigma_mps2",
+                                             "horizontal_speed_mps", "parameters"})
     try:
-        filt = AltitudeFilter(policy, x0=(h0, v0, 0.0, 0.0), var0=(sig0**2, 1.0, 1e-4, sig0**2),
+        policy = Policy.parse(est_cfg.get("policy", "terrain-aware"))
+        h0 = float(est_cfg.get("initial_altitude_m", 2000.0))
+        v0 = float(est_cfg.get("initial_vertical_speed_mps", -20.0))
+        sig0 = float(est_cfg.get("initial_altitude_sigma_m", 100.0))
+        sig_v = float(est_cfg.get("initial_vertical_speed_sigma_mps", 1.0))
+        t0 = float(est_cfg.get("initial_terrain_m", 0.0))  # the onboard map's elevation below
+        sig_t = float(est_cfg.get("initial_terrain_sigma_m", sig0))
+        sig_b = float(est_cfg.get("initial_bias_sigma_mps2", 0.01))  # accelerometer bias left after calibration
+        filt = AltitudeFilter(policy, x0=(h0, v0, 0.0, t0), var0=(sig0**2, sig_v**2, sig_b**2, sig_t**2),
                               **est_cfg.get("parameters", {}))
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"[estimator]: {exc}") from None
     estimation = EstimationTask(filt, devices.imu, devices.altimeters,
                                 horizontal_speed_mps=float(est_cfg.get("horizontal_speed_mps", 0.0)))
@@ -174,9 +181,11 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     events = EventService(encoder, downlink, time_s)
 
     fdir_config = _dataclass_overrides(FdirConfig, config, "fdir")
-    if policy == Policy.M1_BASELINE:
-        fdir_config.zero_trap_enabled = False  # M1 had no such check
     guidance_config = _dataclass_overrides(GuidanceConfig, config, "guidance")
+    if policy == Policy.M1_BASELINE:  # the whole altitude-trust policy of M1, for campaigns:
+        fdir_config.zero_trap_enabled = False  # no "zero altitude but no touchdown" check
+        guidance_config.blind_mode = False  # guidance believes the estimate whatever FDIR says
+        guidance_config.pessimism_sigma = 0.0  # ... and flies its mean, not a pessimistic bound
     # guidance is bound below; FDIR only asks once the executive runs
     fdir = FdirTask(estimation, events, fdir_config, touched_down=lambda: guidance.touched_down())
     guidance = GuidanceTask(estimation, fdir, devices.engine, events, guidance_config, devices.contact,

@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -133,15 +135,21 @@ def test_gdn001_throttle_and_pitch_within_limits(phase, nav, mass):
 
 @given(nav_states)
 def test_gdn002_approach_never_faster_than_its_pessimistic_profile(nav):
-    """GDN-002: the target speed follows the pessimistic height, and the blind cap when
-    altimetry is missing; terminal descent is <= 1 m/s."""
+    """GDN-002: the target speed follows the pessimistic height; while blind (altimetry
+    missing) it never drops below the blind speed, so a pessimistic guess cannot turn into
+    a hover that burns the propellant; terminal descent is <= 1 m/s."""
     c = GuidanceConfig()
     cmd = command(Phase.APPROACH, nav, 600.0, c)
     h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
-    bound = math.sqrt(2 * c.approach_decel_mps2 * max(h_p - c.terminal_height_m, 0.0)) + c.terminal_speed_mps
-    assert -cmd.target_vertical_speed_mps <= bound + 1e-9
+    profile = min(c.max_descent_speed_mps,
+                  math.sqrt(2 * c.approach_decel_mps2 * max(h_p - c.terminal_height_m, 0.0)) + c.terminal_speed_mps)
+    speed = -cmd.target_vertical_speed_mps
     if nav.altimetry_missing:
-        assert -cmd.target_vertical_speed_mps <= c.blind_descent_speed_mps
+        assert speed == pytest.approx(max(profile, c.blind_descent_speed_mps))
+        trusting = GuidanceConfig(blind_mode=False)  # M1's logic: the estimate alone
+        assert -command(Phase.APPROACH, nav, 600.0, trusting).target_vertical_speed_mps == pytest.approx(profile)
+    else:
+        assert speed == pytest.approx(profile)
     assert -command(Phase.TERMINAL, nav, 600.0, c).target_vertical_speed_mps <= 1.0
 
 
@@ -178,6 +186,7 @@ def test_gdn003_phases_and_out_of_phase_commands():
 def test_gdn004_pitch_rate_is_limited():
     est, g, engine, _ = guidance_rig()
     est.vx = 1500.0
+    est.output.estimate = Estimate(8000.0, 0.0, 0.0, 0.0, 8000.0, 2.0, 0.0)  # above the high gate
     g.arm()
     g.start_descent()
     pitches = []

@@ -70,6 +70,7 @@ class FdirTask:
         self.last_good: dict[int, tuple[float, float, float]] = {}  # id -> (time, z, sigma)
         self.disagreements = 0
         self.zero_since_s: float | None = None
+        self.last_outcome: dict[int, RangeOutcome] = {}  # per sensor, for telemetry and traces
         self.summary = FdirSummary(health={i: Health.NOMINAL for i in ids})
 
     def run(self, _deadline_ns: int) -> None:
@@ -95,7 +96,8 @@ class FdirTask:
     # -- pieces --------------------------------------------------------------------------
     def _observe(self, o: RangeOutcome) -> None:
         self.last_sample_s[o.sensor_id] = o.time_s
-        obs = observe(o.status)
+        self.last_outcome[o.sensor_id] = o
+        obs = observe(o.status) if o.fused else Observation.PENDING  # set aside: no verdict either way
         self._feed(o.sensor_id, obs)
         if obs == Observation.GOOD:
             cos_tilt = math.cos(self.estimation.pitch_rad)

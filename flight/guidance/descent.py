@@ -49,18 +49,21 @@ class GuidanceConfig:
     body_radius_m: float = 1737.4e3
     pessimism_sigma: float = 3.0
     braking_end_speed_mps: float = 3.0  # |vx| below this ends braking
+    high_gate_hat_m: float = 2000.0  # braking aims to end this high above terrain (pessimistic)
+    max_climb_speed_mps: float = 10.0  # braking may climb toward the gate when terrain rises
     horizontal_time_constant_s: float = 8.0
     vertical_time_constant_s: float = 2.0
     approach_decel_mps2: float = 0.6  # the profile: |v| = sqrt(2 a (h_p - terminal_height)) + terminal speed
     max_descent_speed_mps: float = 60.0
     terminal_height_m: float = 25.0
     terminal_speed_mps: float = 0.8
-    blind_descent_speed_mps: float = 15.0  # cap while no altimeter is usable (IM-1, M2)
+    blind_descent_speed_mps: float = 15.0  # while no altimeter is usable (IM-1, M2): see target_vertical_speed
+    blind_mode: bool = True  # False: trust the estimate whatever FDIR says (M1's logic, for campaigns)
     touchdown_shock_mps2: float = 6.0  # full thrust alone is ~3.9 m/s^2 at 650 kg
     touchdown_hat_m: float = 3.0
 
     def set(self, name: str, value: float) -> None:
-        known = {f.name for f in fields(self)}
+        known = {f.name for f in fields(self) if f.type in ("float", float)}
         if name not in known:
             raise KeyError(name)
         if not math.isfinite(value):
@@ -88,7 +91,20 @@ class Command:
     pessimistic_hat_m: float
 
 
-def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig) -> float:
+def blind(nav: NavState, c: GuidanceConfig) -> bool:
+    return c.blind_mode and nav.altimetry_missing
+
+
+def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig, horizontal_accel_mps2: float = 0.0) -> float:
+    """Up-positive vertical speed to fly.
+
+    Approach: the profile |v| = sqrt(2 a (h_p - h_terminal)) + v_terminal against the
+    pessimistic height h_p = HAT - k sigma, so doubt costs time, not the vehicle. Blind (no
+    altimeter has given a good sample lately): the same profile, but never slower than the
+    blind speed - hovering on a pessimistic guess burns the propellant (M1's end), and from
+    the blind speed the short-range altimeter's ~180 m acquisition leaves room to stop.
+    Braking: reach the high gate (pessimistic) when the horizontal speed is gone.
+    """
     if phase == Phase.ABORT_HOLD:
         return 0.0
     if phase == Phase.TERMINAL:
@@ -96,8 +112,12 @@ def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig) -> flo
     h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
     above = max(h_p - c.terminal_height_m, 0.0)
     speed = min(c.max_descent_speed_mps, math.sqrt(2.0 * c.approach_decel_mps2 * above) + c.terminal_speed_mps)
-    if nav.altimetry_missing:
-        speed = min(speed, c.blind_descent_speed_mps)
+    if phase == Phase.BRAKING and horizontal_accel_mps2 > 0.0:
+        t_go = max(abs(nav.horizontal_speed_mps) / horizontal_accel_mps2, 10.0)
+        v = -(h_p - c.high_gate_hat_m) / t_go
+        return max(-speed, min(c.max_climb_speed_mps, v))  # never faster down than the approach profile
+    if blind(nav, c):
+        speed = max(speed, c.blind_descent_speed_mps)
     return -speed
 
 
@@ -106,9 +126,10 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> C
     h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
     if phase not in POWERED:
         return Command(0.0, 0.0, 0.0, h_p)
-    v_target = target_vertical_speed(phase, nav, c)
     accel_max = c.max_thrust_n / mass_kg
     net_gravity = c.gravity_mps2 - nav.horizontal_speed_mps**2 / (c.body_radius_m + nav.altitude_m)
+    room = math.sqrt(max(accel_max**2 - max(net_gravity, 0.0) ** 2, 0.0))
+    v_target = target_vertical_speed(phase, nav, c, room)
     a_up = (v_target - nav.vertical_speed_mps) / c.vertical_time_constant_s + net_gravity
     a_up = min(max(a_up, 0.0), accel_max)
     a_x_room = math.sqrt(max(accel_max**2 - a_up**2, 0.0))
@@ -116,8 +137,14 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> C
     if phase == Phase.BRAKING:
         a_x = -math.copysign(a_x_room, nav.horizontal_speed_mps)
     a_x = max(-a_x_room, min(a_x_room, a_x))
-    throttle = min(1.0, max(c.min_throttle, math.hypot(a_up, a_x) * mass_kg / c.max_thrust_n))
-    pitch = math.atan2(-a_x, a_up) if (a_up or a_x) else 0.0
+    a_min = c.min_throttle * accel_max
+    if math.hypot(a_up, a_x) < a_min:
+        # the engine cannot go lower: keep the horizontal demand, spend the surplus vertically
+        throttle = c.min_throttle
+        pitch = math.asin(max(-1.0, min(1.0, -a_x / a_min))) if a_min > 0.0 else 0.0
+    else:
+        throttle = min(1.0, math.hypot(a_up, a_x) * mass_kg / c.max_thrust_n)
+        pitch = math.atan2(-a_x, a_up)
     pitch = max(-c.max_pitch_rad, min(c.max_pitch_rad, pitch))
     return Command(throttle, pitch, v_target, h_p)
 
@@ -235,7 +262,8 @@ class GuidanceTask:
                 self._enter(Phase.TERMINAL)  # no propellant to hold with: commit to landing
         if self.phase == Phase.BRAKING and abs(nav.horizontal_speed_mps) < c.braking_end_speed_mps:
             self._enter(Phase.APPROACH)
-        if self.phase == Phase.APPROACH and nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m <= c.terminal_height_m:
+        if self.phase == Phase.APPROACH and nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m <= c.terminal_height_m \
+                and not blind(nav, c):
             self._enter(Phase.TERMINAL)
         if self.phase == Phase.TOUCHDOWN:
             self._enter(Phase.SAFE)

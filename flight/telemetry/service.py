@@ -45,6 +45,7 @@ class EventService:
         self.max_per_window = max_per_window
         self.window_s = window_s
         self.counts: dict[str, int] = {}
+        self.listeners: list[Callable[[float, str, tuple[float, ...]], None]] = []  # every event, unthrottled
         self._window_start = -float("inf")
         self._in_window: dict[str, int] = {}
         self._suppressed: dict[str, int] = {}
@@ -52,6 +53,8 @@ class EventService:
     def emit(self, name: str, *args: float) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
         now = self.time_s()
+        for listener in self.listeners:
+            listener(now, name, args)
         if now - self._window_start >= self.window_s:
             self._roll_window(now)
         n = self._in_window.get(name, 0)

@@ -1,0 +1,1 @@
+"""The descent simulator: dynamics, terrain, sensor and fault models, the world that joins them."""

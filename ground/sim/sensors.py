@@ -1,0 +1,268 @@
+"""Sensor models: what the devices would report, computed from the truth.
+
+- `cast_range`: range along a boresight to the first terrain crossing, over a curved Moon.
+- `Rangefinder`: the primary km-class laser rangefinder and the short-range altimeter
+  (same model, different numbers): max range, noise growing with range, rate, centimetre
+  resolution, dropouts, mixed returns when the beam footprint straddles a step, faults.
+- `ImuModel`: specific force on two body axes with white noise, turn-on bias, bias random
+  walk, +-16 g saturation and 1/2048 g quantisation, rotated to the local frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from flight.devices.interfaces import ImuSample, RangeSample
+from ground.sim.faults import Fault, Reading
+from ground.sim.moon import RADIUS_M, STANDARD_GRAVITY_MPS2
+from ground.sim.terrain import Terrain
+
+BLOCK_M = 1000.0  # terrain maxima per block, to skip empty stretches of a long slant ray
+
+
+class TerrainIndex:
+    """A terrain plus block maxima, for fast ray casts."""
+
+    def __init__(self, terrain: Terrain) -> None:
+        self.terrain = terrain
+        self.xs: list[float] = terrain.downrange_m.tolist()
+        self.zs: list[float] = terrain.elevation_m.tolist()
+        self.x0 = self.xs[0]
+        n = int(math.ceil((self.xs[-1] - self.x0) / BLOCK_M)) + 1
+        maxima = [-math.inf] * n
+        for i in range(len(self.xs) - 1):  # a segment touches blocks from its start to its end
+            b0 = int((self.xs[i] - self.x0) // BLOCK_M)
+            b1 = int((self.xs[i + 1] - self.x0) // BLOCK_M)
+            top = max(self.zs[i], self.zs[i + 1])
+            for b in range(b0, min(b1, n - 1) + 1):
+                maxima[b] = max(maxima[b], top)
+        self.block_max = maxima
+        self.z_first, self.z_last = self.zs[0], self.zs[-1]
+        self.elevation = terrain.elevation
+
+    def max_between(self, lo: float, hi: float) -> float:
+        """An upper bound of the elevation over [lo, hi]."""
+        top = -math.inf
+        if lo < self.x0:
+            top = self.z_first
+        if hi > self.xs[-1]:
+            top = max(top, self.z_last)
+        b0 = max(0, int((lo - self.x0) // BLOCK_M))
+        b1 = min(len(self.block_max) - 1, int((hi - self.x0) // BLOCK_M))
+        if b1 >= b0:
+            top = max(top, max(self.block_max[b0:b1 + 1]))
+        return top
+
+
+def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_rad: float,
+               max_range_m: float) -> float | None:
+    """Slant range from the vehicle along a boresight tilted `tilt_rad` from the local
+    vertical (+ toward downrange) to the first point where it meets the terrain, or None if
+    that is beyond max_range_m (or the beam looks above the horizon).
+
+    Geometry: at horizontal distance d the beam is at height h - d·cot(tilt) + d²/2(R+h)
+    above the datum sphere, over ground-track downrange x0 ± d·R/(R+h).
+    """
+    c = math.cos(tilt_rad)
+    if c <= 1e-6:
+        return None
+    h = altitude_m
+    s_ = math.sin(tilt_rad)
+    sin_abs = abs(s_)
+    if sin_abs < 1e-9:  # straight down
+        hat = h - index.elevation(downrange_m)
+        return hat / c if 0.0 <= hat / c <= max_range_m else None
+    sign = 1.0 if s_ > 0 else -1.0
+    rh = RADIUS_M + h
+    cot = c / sin_abs
+    d_max = max_range_m * sin_abs
+    ground_scale = RADIUS_M / rh  # ground-track metres per metre of horizontal distance
+
+    def beam(d: float) -> float:
+        return h - d * cot + d * d / (2.0 * rh)
+
+    x_end = downrange_m + sign * d_max * ground_scale
+    lo, hi = (downrange_m, x_end) if sign > 0 else (x_end, downrange_m)
+    if beam(min(d_max, cot * rh)) > index.max_between(lo, hi):
+        return None  # the beam stays above everything it passes over
+    # walk the terrain breakpoints along the beam; f = beam height - terrain height
+    xs, zs = index.xs, index.zs
+    f_prev = h - index.elevation(downrange_m)
+    if f_prev <= 0.0:
+        return 0.0
+    d_prev = 0.0
+    # skip the leading blocks the beam clears (the beam is convex in d: its lowest point over
+    # an interval is at an end or at its vertex)
+    x_start = downrange_m
+    d_vertex = cot * rh
+    while True:
+        edge = (math.floor((x_start - index.x0) / BLOCK_M) + (1 if sign > 0 else 0)) * BLOCK_M + index.x0
+        if sign < 0 and edge >= x_start:
+            edge -= BLOCK_M
+        d_edge = abs(edge - downrange_m) / ground_scale
+        if d_edge >= d_max:
+            break
+        lowest = min(beam(d_prev), beam(d_edge), beam(d_vertex) if d_prev < d_vertex < d_edge else math.inf)
+        lo_x, hi_x = (x_start, edge) if sign > 0 else (edge, x_start)
+        if lowest <= index.max_between(lo_x, hi_x):
+            break
+        x_start, d_prev = edge, d_edge
+        f_prev = beam(d_prev) - index.elevation(x_start)
+        if f_prev <= 0.0:  # a step face exactly on the block edge
+            return d_prev / sin_abs
+    if sign > 0:
+        i = bisect.bisect_right(xs, x_start)
+        step = 1
+    else:
+        i = bisect.bisect_left(xs, x_start) - 1
+        step = -1
+    n = len(xs)
+    while 0 <= i < n:
+        d = abs(xs[i] - downrange_m) / ground_scale
+        if d > d_max:
+            break
+        f = beam(d) - zs[i]
+        if f <= 0.0:
+            if d == d_prev:  # a vertical step face at this downrange
+                return d / sin_abs
+            d_hit = d_prev + (d - d_prev) * f_prev / (f_prev - f)
+            return d_hit / sin_abs
+        f_prev, d_prev = f, d
+        i += step
+    f_end = beam(d_max) - index.elevation(x_end)
+    if f_end <= 0.0:
+        d_hit = d_prev + (d_max - d_prev) * f_prev / (f_prev - f_end)
+        return d_hit / sin_abs
+    return None
+
+
+@dataclass(frozen=True)
+class RangefinderSpec:
+    rate_hz: float = 10.0
+    max_range_m: float = 25_000.0
+    min_range_m: float = 1.0
+    sigma_m: float = 0.3
+    sigma_per_m: float = 5.0e-4
+    resolution_m: float = 0.01
+    dropout_probability: float = 0.0
+    divergence_rad: float = 1.0e-3
+    mixed_return_probability: float = 0.5
+    tilt_offset_rad: float = 0.0  # boresight relative to the thrust axis (known to the flight software? no: 0)
+
+
+class Rangefinder:
+    def __init__(self, spec: RangefinderSpec, sensor_id: int, index: TerrainIndex, faults: list[Fault],
+                 rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.sensor_id = sensor_id
+        self.index = index
+        self.faults = faults
+        self.rng = rng
+        self.period_s = 1.0 / spec.rate_hz
+        self.next_time_s = 0.0
+        self.last_truth_m: float | None = None
+        self.straddles = 0
+
+    def due(self, t: float) -> bool:
+        if t + 1e-9 >= self.next_time_s:
+            self.next_time_s += self.period_s
+            if self.next_time_s <= t:
+                self.next_time_s = t + self.period_s
+            return True
+        return False
+
+    def sample(self, t: float, altitude_m: float, downrange_m: float, tilt_rad: float,
+               hat_m: float) -> RangeSample | None:
+        spec = self.spec
+        tilt = tilt_rad + spec.tilt_offset_rad
+        r = cast_range(self.index, altitude_m, downrange_m, tilt, spec.max_range_m)
+        self.last_truth_m = r
+        if r is None or r < spec.min_range_m:
+            return None  # no target: the driver passes nothing on
+        half = 0.5 * spec.divergence_rad
+        if half > 0.0:
+            r_a = cast_range(self.index, altitude_m, downrange_m, tilt - half, spec.max_range_m)
+            r_b = cast_range(self.index, altitude_m, downrange_m, tilt + half, spec.max_range_m)
+            if r_a is not None and r_b is not None and abs(r_a - r_b) > 3.0 * (spec.sigma_m + spec.sigma_per_m * r) \
+                    + 2.0 * r * spec.divergence_rad * (1.0 + abs(math.tan(tilt))):
+                # the footprint straddles a step: one surface or the other, or a blend of the two
+                self.straddles += 1
+                u = float(self.rng.random())
+                if self.rng.random() < spec.mixed_return_probability:
+                    r = u * r_a + (1.0 - u) * r_b
+                else:
+                    r = r_a if u < 0.5 else r_b
+        sigma = spec.sigma_m + spec.sigma_per_m * r
+        reading = Reading(r + sigma * float(self.rng.standard_normal()), sigma)
+        for fault in self.faults:
+            fault.apply(reading, t, hat_m, self.rng)
+        if not reading.emit:
+            return None
+        if spec.dropout_probability and self.rng.random() < spec.dropout_probability:
+            return None
+        measured = round(max(reading.range_m, 0.0) / spec.resolution_m) * spec.resolution_m
+        if measured > spec.max_range_m:
+            return None
+        return RangeSample(t, measured, reading.sigma_m, reading.valid)
+
+
+@dataclass(frozen=True)
+class ImuSpec:
+    rate_hz: float = 100.0  # one sample per simulation step
+    noise_density_mps2_per_rthz: float = 7.0e-4  # ICM-42688-P: 70 ug/sqrt(Hz)
+    bias_sigma_mps2: float = 3.0e-4  # residual after calibration in the pre-descent coast (30 ug)
+    bias_walk_mps2_per_rts: float = 1.0e-5  # bias instability as a random walk
+    saturation_g: float = 16.0
+    lsb_per_g: float = 2048.0
+    attitude_bias_sigma_rad: float = 0.0  # attitude knowledge error (0: attitude known exactly)
+
+
+class ImuModel:
+    """Body axes: z along the thrust, x toward downrange when upright."""
+
+    BLOCK = 4096
+
+    def __init__(self, spec: ImuSpec, rng: np.random.Generator, dt_s: float) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.dt = dt_s
+        self.bias_z = spec.bias_sigma_mps2 * float(rng.standard_normal())
+        self.bias_x = spec.bias_sigma_mps2 * float(rng.standard_normal())
+        self.attitude_bias = spec.attitude_bias_sigma_rad * float(rng.standard_normal())
+        self.white = spec.noise_density_mps2_per_rthz / math.sqrt(dt_s)
+        self.walk = spec.bias_walk_mps2_per_rts * math.sqrt(dt_s)
+        self.limit = spec.saturation_g * STANDARD_GRAVITY_MPS2
+        self.lsb = STANDARD_GRAVITY_MPS2 / spec.lsb_per_g
+        self._noise: list[float] = []
+        self._k = 0
+
+    def _n(self) -> float:
+        if self._k >= len(self._noise):
+            self._noise = self.rng.standard_normal(self.BLOCK).tolist()
+            self._k = 0
+        self._k += 1
+        return self._noise[self._k - 1]
+
+    def jump_bias(self, up_mps2: float, downrange_mps2: float) -> None:
+        """A bias jump given in the local frame at an upright attitude (body z = up)."""
+        self.bias_z += up_mps2
+        self.bias_x += downrange_mps2
+
+    def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float) -> ImuSample:
+        """Specific force in the local frame -> what the IMU (and the attitude it is rotated
+        with) reports, in the same frame."""
+        c, s = math.cos(pitch_rad), math.sin(pitch_rad)
+        fz = f_up * c - f_downrange * s  # body z = (-sin p, cos p) in (downrange, up)
+        fx = f_up * s + f_downrange * c  # body x = (cos p, sin p)
+        self.bias_z += self.walk * self._n()
+        self.bias_x += self.walk * self._n()
+        lim, lsb = self.limit, self.lsb
+        mz = round(max(-lim, min(lim, fz + self.bias_z + self.white * self._n())) / lsb) * lsb
+        mx = round(max(-lim, min(lim, fx + self.bias_x + self.white * self._n())) / lsb) * lsb
+        p = pitch_rad + self.attitude_bias
+        c, s = math.cos(p), math.sin(p)
+        return ImuSample(t, mz * c + mx * s, -mz * s + mx * c, p)

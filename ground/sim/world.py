@@ -1,0 +1,125 @@
+"""The simulated world the flight software flies in: truth, sensors, engine, contact.
+
+It exposes the flight's device protocols (feed queues an IMU and two altimeters write into,
+an engine the flight commands, a contact switch) and `advance_to(t_ns)`, which a lockstep
+clock calls before each executive slot. Fixed step: 10 ms (the IMU rate); the engine
+command the flight wrote last holds over the step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER
+from flight.devices.simulated import FeedAltimeter, FeedImu, FixedContact, RecordingEngine
+from ground.sim.dynamics import Local, PointMass
+from ground.sim.faults import Fault
+from ground.sim.moon import GM_M3PS2, RADIUS_M
+from ground.sim.sensors import ImuModel, ImuSpec, Rangefinder, RangefinderSpec, TerrainIndex
+from ground.sim.terrain import Terrain
+from ground.sim.vehicle import Vehicle
+
+DT_S = 0.01
+
+
+@dataclass
+class Touchdown:
+    time_s: float
+    vertical_speed_mps: float  # + down
+    horizontal_speed_mps: float
+    downrange_m: float
+    propellant_kg: float
+    slope_contact: bool  # hit a step face rather than landing on top
+
+
+class World:
+    def __init__(self, vehicle: Vehicle, terrain: Terrain, *, altitude_m: float, horizontal_speed_mps: float,
+                 vertical_speed_mps: float = 0.0, downrange_m: float = 0.0,
+                 primary: RangefinderSpec, short_range: RangefinderSpec, imu: ImuSpec,
+                 faults: list[Fault], seed: int, settle_s: float = 2.0) -> None:
+        self.vehicle = vehicle
+        self.terrain = terrain
+        self.index = TerrainIndex(terrain)
+        streams = np.random.SeedSequence(seed).spawn(4)
+        rngs = [np.random.default_rng(s) for s in streams]
+        self.body = PointMass(vehicle, altitude_m, horizontal_speed_mps, vertical_speed_mps, downrange_m)
+        self.imu = FeedImu()
+        self.primary = FeedAltimeter(PRIMARY_ALTIMETER)
+        self.short_range = FeedAltimeter(SHORT_RANGE_ALTIMETER)
+        self.engine = RecordingEngine()
+        self.contact = FixedContact()
+        self.imu_model = ImuModel(imu, rngs[0], DT_S)
+        self.primary_model = Rangefinder(primary, PRIMARY_ALTIMETER, self.index,
+                                         [f for f in faults if f.sensor == "primary"], rngs[1])
+        self.short_model = Rangefinder(short_range, SHORT_RANGE_ALTIMETER, self.index,
+                                       [f for f in faults if f.sensor == "short_range"], rngs[2])
+        self.imu_faults = [f for f in faults if f.sensor == "imu"]
+        self._fired: set[int] = set()
+        self.time_s = 0.0
+        self.steps = 0
+        self.touchdown: Touchdown | None = None
+        self.settle_s = settle_s  # keep the world running after touchdown so the flight sees it
+        self.state = self.body.local()
+        self.terrain_below_m = terrain.elevation(self.state.downrange_m)
+
+    # -- what the runner and the flight see -------------------------------------------------
+    @property
+    def hat_m(self) -> float:
+        return self.state.altitude_m - self.terrain_below_m
+
+    def finished(self) -> bool:
+        return self.touchdown is not None and self.time_s >= self.touchdown.time_s + self.settle_s
+
+    def advance_to(self, t_ns: int) -> None:
+        t = t_ns * 1e-9
+        while self.time_s < t - 1e-9:
+            self._step()
+
+    # -- one step ---------------------------------------------------------------------------
+    def _step(self) -> None:
+        self.steps += 1
+        t = round(self.steps * DT_S, 9)
+        if self.touchdown is None:
+            self._fly(t)
+        else:
+            self._rest(t)
+        self.time_s = t
+
+    def _fly(self, t: float) -> None:
+        body = self.body
+        before = self.state
+        body.step(DT_S, self.engine.throttle, self.engine.pitch_rad)
+        s = body.local()
+        ground = self.index.elevation(s.downrange_m)
+        self.state, self.terrain_below_m = s, ground
+        for fault in self.imu_faults:
+            if fault.kind == "imu_bias_jump" and fault.start_s <= t and id(fault) not in self._fired:
+                self._fired.add(id(fault))
+                self.imu_model.jump_bias(fault.params["up_mps2"], fault.params["downrange_mps2"])
+        if s.altitude_m <= ground:
+            self._touch(t, before, s, ground)
+            return
+        self.imu.push(self.imu_model.sample(t, body.thrust_accel_up, body.thrust_accel_downrange, body.pitch_rad))
+        hat = s.altitude_m - ground
+        for model, feed in ((self.primary_model, self.primary), (self.short_model, self.short_range)):
+            if model.due(t):
+                sample = model.sample(t, s.altitude_m, s.downrange_m, body.pitch_rad, hat)
+                if sample is not None:
+                    feed.push(sample)
+
+    def _touch(self, t: float, before: Local, s: Local, ground: float) -> None:
+        # stepped face: the ground under the previous position was lower than here
+        face = self.index.elevation(before.downrange_m) < ground - 1.0 and before.altitude_m > ground
+        self.touchdown = Touchdown(t, -s.vertical_speed_mps, abs(s.horizontal_speed_mps), s.downrange_m,
+                                   self.body.propellant_kg, face)
+        self.contact.is_closed = True
+        impact = math.hypot(s.vertical_speed_mps, s.horizontal_speed_mps) / DT_S  # the legs' shock
+        self.imu.push(self.imu_model.sample(t, min(impact, 1e4), 0.0, self.body.pitch_rad))
+
+    def _rest(self, t: float) -> None:
+        """On the ground: the engine is whatever the flight commands, the legs carry the rest."""
+        g = GM_M3PS2 / (RADIUS_M + self.state.altitude_m) ** 2
+        self.imu.push(self.imu_model.sample(t, g, 0.0, 0.0))
