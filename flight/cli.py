@@ -20,10 +20,94 @@ def _cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_replay(args: argparse.Namespace) -> int:
     from ground import filter_demo
 
     return filter_demo.main(seed=args.seed)
+
+
+ESTIMATORS = ("terrain-aware", "m1-baseline", "apollo-gate", "px4-like")
+
+
+def _load_scenario(name: str, terrain_path: str | None):
+    from ground.scenarios import ScenarioError, load
+    from ground.sim.terrain import TerrainError, from_csv
+
+    try:
+        scenario = load(name)
+        terrain = from_csv(terrain_path) if terrain_path else None
+    except (ScenarioError, TerrainError) as exc:
+        print(f"lander: {exc}", file=sys.stderr)
+        return None, None
+    return scenario, terrain
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ground import report
+    from hil import sil
+
+    scenario, terrain = _load_scenario(args.scenario, args.terrain)
+    if scenario is None:
+        return 2
+    out = Path(args.out) if args.out else Path("sim-out") / f"{scenario.name}-{args.estimator}-seed{args.seed}"
+    try:
+        summary = sil.run_to_dir(scenario, out, args.estimator, args.seed, terrain, plot=not args.no_plot)
+    except OSError as exc:
+        print(f"lander sim: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    print(report.format_summary(summary, out))
+    return 0
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from ground.scenarios import builtin_names, load
+
+    for name in builtin_names():
+        text = " ".join(load(name).description.split())
+        print(f"{name:<15} {text}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """m1-cliff flown twice: M1's altitude logic, then ours."""
+    from pathlib import Path
+
+    from ground.scenarios import load
+    from hil import sil
+
+    scenario = load("m1-cliff")
+    rows = []
+    for estimator in ("m1-baseline", "terrain-aware"):
+        out = Path(args.out) / estimator
+        print(f"flying m1-cliff with {estimator} (seed {args.seed}) ...", flush=True)
+        s = sil.run_to_dir(scenario, out, estimator, args.seed)
+        rows.append((estimator, s, out / "plot.png"))
+    zero = lambda s: "at touchdown" if s["estimate_zero_true_height_m"] is None \
+        else f"{s['estimate_zero_true_height_m']:,.0f} m up"
+    fields = [
+        ("outcome", lambda s: s["outcome"].upper()),
+        ("touchdown vertical speed", lambda s: f"{s['touchdown_vertical_speed_mps']:.1f} m/s"),
+        ("touchdown horizontal speed", lambda s: f"{s['touchdown_horizontal_speed_mps']:.2f} m/s"),
+        ("believed it was at zero", zero),
+        ("max |HAT error| below 2 km", lambda s: f"{s['max_hat_error_m_below_2km']:,.0f} m"),
+        ("propellant left", lambda s: f"{s['propellant_remaining_kg']:.1f} kg"),
+        ("propellant ran out at", lambda s: "-" if s["propellant_exhausted_s"] is None
+         else f"{s['propellant_exhausted_s']:.0f} s"),
+        ("flight time", lambda s: f"{s['flight_time_s']:.0f} s"),
+        ("terrain steps absorbed", lambda s: str(s["terrain_steps_absorbed"])),
+        ("samples rejected", lambda s: f"{s['sensor_faults_rejected']:,}"),
+        ("simulation speed", lambda s: f"{s['sim_speed_x_realtime']:,.0f}x real time"),
+    ]
+    print(f"\nm1-cliff: {' '.join(scenario.description.split())}\n")
+    print(f"{'':<28}{rows[0][0]:>22}{rows[1][0]:>22}")
+    for label, get in fields:
+        print(f"{label:<28}{get(rows[0][1]):>22}{get(rows[1][1]):>22}")
+    print()
+    for estimator, _, plot in rows:
+        print(f"plot ({estimator}): {plot}")
+    return 0
 
 
 def _cmd_fly(args: argparse.Namespace) -> int:
@@ -68,9 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)
-    p = sub.add_parser("demo", help="replay the M1 cliff through every altitude-trust policy")
-    p.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    p = sub.add_parser("demo", help="fly m1-cliff in SIL with M1's altitude logic and with ours, side by side")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--out", default="sim-out/demo", help="output folder (default sim-out/demo)")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("sim", help="fly one scenario in SIL: the flight executive inside the simulator",
+                       description="Fly one scenario in software-in-the-loop. Writes DIR/summary.json, "
+                                   "DIR/trace.csv and DIR/plot.png; exit 0 when the run completed, "
+                                   "whatever the outcome; 2 on bad input.")
+    p.add_argument("scenario", help="a built-in scenario name (see `lander scenarios`) or a .toml file")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="terrain-aware",
+                   help="altitude-trust policy (m1-baseline also turns off the zero-altitude trap and "
+                        "guidance's blind mode, as M1 had neither); default terrain-aware")
+    p.add_argument("--seed", type=int, default=0, help="noise and navigation-error seed (default 0)")
+    p.add_argument("--terrain", default=None, help="CSV (downrange_m,elevation_m) replacing the scenario's terrain")
+    p.add_argument("--out", default=None, help="output folder (default sim-out/SCENARIO-ESTIMATOR-seedN)")
+    p.add_argument("--no-plot", action="store_true", help="skip plot.png (faster)")
+    p.set_defaults(func=_cmd_sim)
+    p = sub.add_parser("scenarios", help="list the built-in scenarios")
+    p.set_defaults(func=_cmd_scenarios)
+    p = sub.add_parser("replay", help="replay the M1 cliff through the altitude filter alone, every policy")
+    p.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    p.set_defaults(func=_cmd_replay)
     p = sub.add_parser("fly", help="run the flight executive wired from a TOML config")
     p.add_argument("--config", required=True, help="board configuration (see board/pi/board.toml)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of flight time")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ TRACE_COLUMNS = (
     "time_s", "downrange_m", "altitude_m", "terrain_m", "hat_m", "vz_mps", "vx_mps",
     "est_altitude_m", "est_vz_mps", "est_terrain_m", "est_hat_m", "est_hat_sigma_m", "est_vx_mps",
     "primary_range_m", "primary_status", "short_range_m", "short_status",
-    "phase", "throttle_cmd", "pitch_cmd_rad", "throttle", "mass_kg", "propellant_kg",
+    "phase", "throttle_cmd", "pitch_cmd_rad", "throttle", "pitch_rad", "mass_kg", "propellant_kg",
 )
 ESTIMATE_ZERO_M = 0.5  # "estimated height <= 0.5 m"
 AT_TOUCHDOWN_M = 3.0  # ... counts as at touchdown when the true height is within a leg's length
@@ -113,10 +114,13 @@ class _Recorder:
         self.propellant_out_s: float | None = None
         self.trace: list[tuple] = []
         self.last_seen = {PRIMARY_ALTIMETER: -1.0, SHORT_RANGE_ALTIMETER: -1.0}
+        self.world_wall_s = 0.0  # wall time spent stepping the simulated world (the rest is flight + recording)
 
     def __call__(self, t_ns: int) -> None:
         world = self.world
+        t0 = time.perf_counter()
         world.advance_to(t_ns)
+        self.world_wall_s += time.perf_counter() - t0
         system = self.system
         if system is None:
             return
@@ -160,7 +164,8 @@ class _Recorder:
             round(est.terrain_elevation_m, 2) if est else nan, round(est.height_above_terrain_m, 2) if est else nan,
             round(est.height_above_terrain_sigma_m, 3) if est else nan, round(system.estimation.vx, 3),
             pr, ps, sr, ss, g.phase.name, round(g.throttle, 4), round(g.pitch_rad, 4),
-            round(w.body.throttle, 4), round(w.body.mass_kg, 3), round(w.body.propellant_kg, 3),
+            round(w.body.throttle, 4), round(w.body.pitch_rad, 4), round(w.body.mass_kg, 3),
+            round(w.body.propellant_kg, 3),
         ))
 
 
@@ -220,6 +225,7 @@ def summarise(scenario: Scenario, estimator: str, seed: int, world: World, syste
         "touchdown_horizontal_speed_mps": r(td.horizontal_speed_mps, 3) if td else None,
         "touchdown_downrange_m": r(td.downrange_m, 1) if td else None,
         "touchdown_on_step_face": td.slope_contact if td else None,
+        "initial_propellant_kg": r(scenario.vehicle.propellant_kg, 2),
         "propellant_remaining_kg": r(world.body.propellant_kg, 2),
         "flight_time_s": r(flight_time, 2),
         "max_hat_error_m_below_2km": r(rec.max_hat_error, 2),
@@ -238,5 +244,20 @@ def summarise(scenario: Scenario, estimator: str, seed: int, world: World, syste
         "criteria": {"max_vertical_speed_mps": crit.max_vertical_speed_mps,
                      "max_horizontal_speed_mps": crit.max_horizontal_speed_mps},
         "wall_time_s": r(wall_s, 3),
+        "wall_time_world_s": r(rec.world_wall_s, 3),
         "sim_speed_x_realtime": r(world.time_s / wall_s if wall_s > 0 else math.inf, 1),
     }
+
+
+def run_to_dir(scenario: Scenario, out_dir: Path, estimator: str = "terrain-aware", seed: int = 0,
+               terrain: Terrain | None = None, plot: bool = True) -> dict[str, Any]:
+    """Fly once and leave summary.json, trace.csv and (unless plot=False) plot.png in out_dir."""
+    from ground import report
+
+    result = run(scenario, estimator, seed, terrain)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report.write_summary(out_dir / "summary.json", result.summary)
+    report.write_trace(out_dir / "trace.csv", TRACE_COLUMNS, result.trace)
+    if plot:
+        report.plot(out_dir / "plot.png", TRACE_COLUMNS, result.trace, result.events, result.summary)
+    return result.summary
