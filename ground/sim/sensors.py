@@ -44,6 +44,17 @@ class TerrainIndex:
         self.z_first, self.z_last = self.zs[0], self.zs[-1]
         self.elevation = terrain.elevation
 
+    def elevation_before(self, x: float) -> float:
+        """Elevation just before x (at a step: the first of its two rows), for beams looking back."""
+        xs, zs = self.xs, self.zs
+        i = bisect.bisect_left(xs, x)
+        if i == 0:
+            return zs[0]
+        if i == len(xs):
+            return zs[-1]
+        x0, x1 = xs[i - 1], xs[i]
+        return zs[i - 1] + (zs[i] - zs[i - 1]) * (x - x0) / (x1 - x0)
+
     def max_between(self, lo: float, hi: float) -> float:
         """An upper bound of the elevation over [lo, hi]."""
         top = -math.inf
@@ -64,8 +75,10 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
     vertical (+ toward downrange) to the first point where it meets the terrain, or None if
     that is beyond max_range_m (or the beam looks above the horizon).
 
-    Geometry: at horizontal distance d the beam is at height h - d·cot(tilt) + d²/2(R+h)
-    above the datum sphere, over ground-track downrange x0 ± d·R/(R+h).
+    Exact geometry over a spherical Moon: the beam point at horizontal offset d (from the
+    vehicle's vertical) is at radius sqrt(d² + (R+h - d·cot)²) and ground angle
+    atan2(d, R+h - d·cot). The terrain rows are walked along the beam (whole 1 km blocks the
+    beam clears are skipped); the crossing inside a segment is found by regula falsi.
     """
     c = math.cos(tilt_rad)
     if c <= 1e-6:
@@ -80,30 +93,38 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
     rh = RADIUS_M + h
     cot = c / sin_abs
     d_max = max_range_m * sin_abs
-    ground_scale = RADIUS_M / rh  # ground-track metres per metre of horizontal distance
+    ground_at = index.elevation if sign > 0 else index.elevation_before  # the side the beam looks at
 
-    def beam(d: float) -> float:
-        return h - d * cot + d * d / (2.0 * rh)
+    def beam(d: float) -> float:  # height of the beam point above the datum sphere
+        y = rh - d * cot
+        return math.sqrt(d * d + y * y) - RADIUS_M
 
-    x_end = downrange_m + sign * d_max * ground_scale
+    def x_of(d: float) -> float:
+        return downrange_m + sign * RADIUS_M * math.atan2(d, rh - d * cot)
+
+    def d_of(x: float) -> float:
+        t = math.tan(abs(x - downrange_m) / RADIUS_M)
+        return rh * t / (1.0 + cot * t)
+
+    def f(d: float) -> float:
+        return beam(d) - ground_at(x_of(d))
+
+    d_vertex = rh * c * sin_abs  # closest approach to the Moon's centre: the beam is convex in d
+    x_end = x_of(d_max)
     lo, hi = (downrange_m, x_end) if sign > 0 else (x_end, downrange_m)
-    if beam(min(d_max, cot * rh)) > index.max_between(lo, hi):
+    if beam(min(d_max, d_vertex)) > index.max_between(lo, hi):
         return None  # the beam stays above everything it passes over
-    # walk the terrain breakpoints along the beam; f = beam height - terrain height
     xs, zs = index.xs, index.zs
-    f_prev = h - index.elevation(downrange_m)
+    f_prev = h - ground_at(downrange_m)
     if f_prev <= 0.0:
         return 0.0
     d_prev = 0.0
-    # skip the leading blocks the beam clears (the beam is convex in d: its lowest point over
-    # an interval is at an end or at its vertex)
     x_start = downrange_m
-    d_vertex = cot * rh
-    while True:
+    while True:  # skip the leading blocks the beam clears
         edge = (math.floor((x_start - index.x0) / BLOCK_M) + (1 if sign > 0 else 0)) * BLOCK_M + index.x0
         if sign < 0 and edge >= x_start:
             edge -= BLOCK_M
-        d_edge = abs(edge - downrange_m) / ground_scale
+        d_edge = d_of(edge)
         if d_edge >= d_max:
             break
         lowest = min(beam(d_prev), beam(d_edge), beam(d_vertex) if d_prev < d_vertex < d_edge else math.inf)
@@ -111,7 +132,7 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
         if lowest <= index.max_between(lo_x, hi_x):
             break
         x_start, d_prev = edge, d_edge
-        f_prev = beam(d_prev) - index.elevation(x_start)
+        f_prev = beam(d_prev) - ground_at(x_start)
         if f_prev <= 0.0:  # a step face exactly on the block edge
             return d_prev / sin_abs
     if sign > 0:
@@ -122,22 +143,41 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
         step = -1
     n = len(xs)
     while 0 <= i < n:
-        d = abs(xs[i] - downrange_m) / ground_scale
+        d = d_of(xs[i])
         if d > d_max:
             break
-        f = beam(d) - zs[i]
-        if f <= 0.0:
+        f_i = beam(d) - zs[i]
+        if f_i <= 0.0:
             if d == d_prev:  # a vertical step face at this downrange
                 return d / sin_abs
-            d_hit = d_prev + (d - d_prev) * f_prev / (f_prev - f)
-            return d_hit / sin_abs
-        f_prev, d_prev = f, d
+            return _crossing(f, d_prev, f_prev, d, f_i) / sin_abs
+        f_prev, d_prev = f_i, d
         i += step
-    f_end = beam(d_max) - index.elevation(x_end)
+    f_end = f(d_max)
     if f_end <= 0.0:
-        d_hit = d_prev + (d_max - d_prev) * f_prev / (f_prev - f_end)
-        return d_hit / sin_abs
+        return _crossing(f, d_prev, f_prev, d_max, f_end) / sin_abs
     return None
+
+
+def _crossing(f, d0: float, f0: float, d1: float, f1: float) -> float:
+    """f(d0) > 0 >= f(d1), f smooth in between (no terrain row inside): Illinois regula falsi."""
+    side = 0
+    for _ in range(40):
+        d = d1 - f1 * (d1 - d0) / (f1 - f0) if f1 != f0 else 0.5 * (d0 + d1)
+        fd = f(d)
+        if abs(fd) < 1e-4 or d1 - d0 < 1e-6:
+            return d
+        if fd > 0.0:
+            d0, f0 = d, fd
+            if side == 1:
+                f1 *= 0.5
+            side = 1
+        else:
+            d1, f1 = d, fd
+            if side == -1:
+                f0 *= 0.5
+            side = -1
+    return d1
 
 
 @dataclass(frozen=True)

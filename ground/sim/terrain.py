@@ -66,7 +66,9 @@ class Terrain:
         z0, z1 = self.elevation_m[i - 1], self.elevation_m[i]
         width = np.where(x1 > x0, x1 - x0, 1.0)
         frac = np.clip((x - x0) / width, 0.0, 1.0)
-        return np.where(x1 > x0, z0 + (z1 - z0) * frac, z1)
+        inside = np.where(x1 > x0, z0 + (z1 - z0) * frac, z1)
+        return np.where(x < self.downrange_m[0], self.elevation_m[0],
+                        np.where(x >= self.downrange_m[-1], self.elevation_m[-1], inside))
 
     def window(self, lo_m: float, hi_m: float) -> tuple[np.ndarray, np.ndarray]:
         """The rows with lo < downrange < hi (for ray casting between breakpoints)."""

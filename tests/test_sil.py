@@ -1,0 +1,122 @@
+"""SIL-001..006: the real flight executive flying inside the simulator."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ground.scenarios import builtin_names, load
+from hil import campaign, sil
+from hil.campaign import Job
+
+SEEDS = range(20)
+SUMMARY_KEYS = {"scenario", "estimator", "seed", "outcome", "touchdown_vertical_speed_mps",
+                "touchdown_horizontal_speed_mps", "touchdown_downrange_m", "propellant_remaining_kg",
+                "flight_time_s", "max_hat_error_m_below_2km", "estimate_zero_true_height_m",
+                "terrain_steps_absorbed", "sensor_faults_rejected", "sim_speed_x_realtime"}
+WALL = {"wall_time_s", "wall_time_world_s", "sim_speed_x_realtime"}
+
+
+def lander(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "flight.cli", *args], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=cwd)
+
+
+def test_sil001_nominal_lands_and_the_summary_is_complete():
+    r = sil.run(load("nominal"), seed=3)
+    s = r.summary
+    assert SUMMARY_KEYS <= set(s)
+    assert s["outcome"] == "landed" and s["flight_detected_touchdown"] and s["flight_phase_at_end"] == "SAFE"
+    assert s["touchdown_vertical_speed_mps"] <= 2.0 and s["touchdown_horizontal_speed_mps"] <= 1.0
+    assert s["estimate_zero_true_height_m"] is None and s["max_hat_error_m_below_2km"] < 50.0
+    assert s["cycle_slips"] == 0 and s["task_failures"] == 0
+    assert 0 < s["propellant_remaining_kg"] < s["initial_propellant_kg"]
+    times = [row[0] for row in r.trace]
+    assert times == sorted(times) and len(r.trace) == pytest.approx(s["flight_time_s"] * 10, abs=30)
+
+
+def test_sil002_runs_are_deterministic_per_seed():
+    a, b, c = (sil.run(load("sensor-faults"), seed=s, record=False).summary for s in (5, 5, 6))
+    strip = lambda d: {k: v for k, v in d.items() if k not in WALL}  # noqa: E731
+    assert strip(a) == strip(b) and strip(a) != strip(c)
+
+
+def test_sil003_lander_sim_writes_summary_trace_and_plot(tmp_path):
+    out = tmp_path / "run"
+    p = lander("sim", "m1-cliff", "--estimator", "m1-baseline", "--seed", "2", "--out", str(out))
+    assert p.returncode == 0, p.stderr  # completed; the outcome is in the summary
+    assert "CRASHED" in p.stdout and "estimate reached zero" in p.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "crashed" and summary["estimator"] == "m1-baseline" and summary["seed"] == 2
+    rows = list(csv.DictReader(open(out / "trace.csv")))
+    assert set(sil.TRACE_COLUMNS) == set(rows[0]) and len(rows) > 1000
+    assert {"REJECTED_INCONSISTENT"} <= {r["primary_status"] for r in rows}
+    assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sil004_bad_input_gets_a_clear_error_and_exit_2(tmp_path):
+    p = lander("sim", "nowhere")
+    assert p.returncode == 2 and "no scenario 'nowhere'" in p.stderr and "m1-cliff" in p.stderr
+    bad = tmp_path / "t.csv"
+    bad.write_text("downrange_m,elevation_m\n0,0\n10,zero\n")
+    p = lander("sim", "nominal", "--terrain", str(bad), "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and f"{bad}:3: not a number" in p.stderr
+    assert not (tmp_path / "o").exists()  # nothing half-written
+    p = lander("sim", "nominal", "--estimator", "hope")
+    assert p.returncode == 2 and "invalid choice" in p.stderr
+    listed = lander("scenarios")
+    assert listed.returncode == 0 and all(name in listed.stdout for name in builtin_names())
+
+
+def test_sil004_terrain_file_replaces_the_scenario_terrain(tmp_path):
+    flat = tmp_path / "flat.csv"
+    flat.write_text("downrange_m,elevation_m\n-1000,0\n1000000,0\n")
+    p = lander("sim", "m1-cliff", "--terrain", str(flat), "--no-plot", "--out", str(tmp_path / "o"))
+    assert p.returncode == 0, p.stderr
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["outcome"] == "landed" and not (tmp_path / "o" / "plot.png").exists()
+    rows = list(csv.DictReader(open(tmp_path / "o" / "trace.csv")))
+    assert {float(r["terrain_m"]) for r in rows} == {0.0}  # no cliff, no roughness: the file's ground
+
+
+def m1(summary):
+    return (summary["outcome"], summary["estimate_zero_true_height_m"], summary["touchdown_vertical_speed_mps"])
+
+
+@pytest.mark.slow
+def test_sil005_m1_baseline_crashes_m1_cliff_like_m1():
+    """SIL-005: believes it is at zero 4-6 km up, descends slowly there until the propellant
+    is gone, then falls: impact > 80 m/s (missions.md: ~5 km, ~3.7 min, ~88 s, ~127 m/s)."""
+    results = campaign.run_many([Job("m1-cliff", "m1-baseline", s, record=True) for s in SEEDS])
+    for r in results:
+        s = r.summary
+        assert s["outcome"] == "crashed", m1(s)
+        assert 4000.0 <= s["estimate_zero_true_height_m"] <= 6000.0, m1(s)
+        assert s["touchdown_vertical_speed_mps"] > 80.0, m1(s)
+        assert s["primary_locked_out"] and s["terrain_steps_absorbed"] == 0
+        zero, empty = s["estimate_zero_time_s"], s["propellant_exhausted_s"]
+        assert zero < empty < s["flight_time_s"]
+        col = {n: i for i, n in enumerate(sil.TRACE_COLUMNS)}
+        hover = [row for row in r.trace if zero <= row[col["time_s"]] <= empty]
+        assert empty - zero > 60.0 and all(abs(row[col["vz_mps"]]) < 2.0 for row in hover)  # slow, at 'zero'
+        fall = s["flight_time_s"] - empty
+        assert 60.0 < fall < 100.0
+
+
+@pytest.mark.slow
+def test_sil005_apollo_gate_also_crashes_m1_cliff():
+    for s in campaign.summaries(campaign.run_many([Job("m1-cliff", "apollo-gate", s) for s in SEEDS])):
+        assert s["outcome"] == "crashed", m1(s)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", sorted(builtin_names()))
+def test_sil006_terrain_aware_lands_every_built_in_scenario_for_every_seed(scenario):
+    for s in campaign.summaries(campaign.run_many([Job(scenario, "terrain-aware", s) for s in SEEDS])):
+        assert s["outcome"] == "landed", (s["seed"], s["touchdown_vertical_speed_mps"],
+                                          s["touchdown_horizontal_speed_mps"], s["propellant_remaining_kg"])
+        assert s["flight_detected_touchdown"] and s["task_failures"] == 0 and s["cycle_slips"] == 0
+        if scenario == "m1-cliff":
+            assert s["terrain_steps_absorbed"] >= 1 and s["max_hat_error_m_below_2km"] < 20.0
