@@ -1,4 +1,4 @@
-"""CLI-001..002: the `lander` command line as a user runs it."""
+"""CLI-001..003: the `lander` command line as a user runs it."""
 
 import math
 import subprocess
@@ -14,7 +14,7 @@ def lander(*args: str) -> subprocess.CompletedProcess:
 def test_cli001_help_lists_every_subcommand():
     out = lander("--help")
     assert out.returncode == 0
-    for cmd in ("version", "demo"):
+    for cmd in ("version", "demo", "sim", "scenarios", "replay", "fly"):
         assert cmd in out.stdout
 
 
@@ -30,5 +30,17 @@ def test_cli002_demo_shows_m1_locking_out_and_ours_absorbing_the_cliff():
     assert rows["apollo-gate"]["final_error_m"] > 4000
     assert 4.0 <= rows["px4-like"]["recovered_after_s"] <= 7.0
     assert rows["terrain-aware"]["recovered_after_s"] <= 1.0 and rows["terrain-aware"]["terrain_steps"] == 1
-    out = lander("demo", "--seed", "3")
+    out = lander("replay", "--seed", "3")
     assert out.returncode == 0 and "terrain-aware" in out.stdout and "never" in out.stdout
+
+
+def test_cli003_demo_flies_m1_cliff_with_both_estimators_side_by_side(tmp_path):
+    out = lander("demo", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    header = next(line for line in out.stdout.splitlines() if "m1-baseline" in line and "terrain-aware" in line)
+    outcome = next(line for line in out.stdout.splitlines() if line.startswith("outcome"))
+    assert header.index("m1-baseline") < header.index("terrain-aware")
+    assert outcome.split()[1:] == ["CRASHED", "LANDED"]
+    for estimator in ("m1-baseline", "terrain-aware"):
+        assert f"plot ({estimator}): {tmp_path / estimator / 'plot.png'}" in out.stdout
+        assert (tmp_path / estimator / "plot.png").stat().st_size > 10_000

@@ -59,7 +59,8 @@ class GuidanceConfig:
     terminal_speed_mps: float = 0.8
     blind_descent_speed_mps: float = 15.0  # while no altimeter is usable (IM-1, M2): see target_vertical_speed
     blind_mode: bool = True  # False: trust the estimate whatever FDIR says (M1's logic, for campaigns)
-    touchdown_shock_mps2: float = 6.0  # full thrust alone is ~3.9 m/s^2 at 650 kg
+    touchdown_shock_mps2: float = 6.0  # specific force beyond what the engine was commanded to give
+    terminal_exit_hat_m: float = 60.0  # a terminal phase entered on a wrong estimate is left above this
     touchdown_hat_m: float = 3.0
 
     def set(self, name: str, value: float) -> None:
@@ -172,6 +173,7 @@ class GuidanceTask:
         self.phase = Phase.IDLE
         self.propellant_used_kg = 0.0
         self.throttle = 0.0
+        self._previous_throttle = 0.0
         self.pitch_rad = 0.0
         self.last: Command | None = None
         self.propellant_low = False
@@ -243,6 +245,7 @@ class GuidanceTask:
             cmd = Command(0.0, cmd.pitch_rad, cmd.target_vertical_speed_mps, cmd.pessimistic_hat_m)
         max_step = c.pitch_rate_limit_radps * self.period_s
         self.pitch_rad += max(-max_step, min(max_step, cmd.pitch_rad - self.pitch_rad))
+        self._previous_throttle = self.throttle
         self.throttle = cmd.throttle
         self.last = cmd
         self.engine.command(self.throttle, self.pitch_rad)
@@ -262,9 +265,12 @@ class GuidanceTask:
                 self._enter(Phase.TERMINAL)  # no propellant to hold with: commit to landing
         if self.phase == Phase.BRAKING and abs(nav.horizontal_speed_mps) < c.braking_end_speed_mps:
             self._enter(Phase.APPROACH)
-        if self.phase == Phase.APPROACH and nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m <= c.terminal_height_m \
-                and not blind(nav, c):
+        h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+        if self.phase == Phase.APPROACH and h_p <= c.terminal_height_m and not blind(nav, c):
             self._enter(Phase.TERMINAL)
+        elif self.phase == Phase.TERMINAL and h_p > c.terminal_exit_hat_m and not self.propellant_low:
+            self._enter(Phase.APPROACH)  # the estimate moved up (a late altimeter): 0.8 m/s from here would
+            #                              burn the propellant long before the ground
         if self.phase == Phase.TOUCHDOWN:
             self._enter(Phase.SAFE)
         elif self.phase in (Phase.TERMINAL, Phase.APPROACH, Phase.ABORT_HOLD) and self._touchdown(nav, peak_force):
@@ -276,4 +282,6 @@ class GuidanceTask:
         if self.contact is not None and self.contact.closed():
             return True
         near = nav.hat_m <= c.touchdown_hat_m + c.pessimism_sigma * nav.hat_sigma_m
-        return near and peak_force >= c.touchdown_shock_mps2
+        # the engine's own push (this cycle's or the last one's command) is not a shock
+        thrust = max(self.throttle, self._previous_throttle) * c.max_thrust_n / self.mass_kg
+        return near and peak_force - thrust >= c.touchdown_shock_mps2
