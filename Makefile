@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-realtime lint clean
+.PHONY: demo test test-fast bench bench-sil bench-realtime lint clean
 
 $(STAMP): pyproject.toml setup.py c_kernels/build.py c_kernels/*.c c_kernels/*.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/filter_step.py
 	$(BIN)/python benchmarks/flight_tick.py
 
+bench-sil: $(STAMP)
+	$(BIN)/python benchmarks/sil_speed.py
+
 bench-realtime: $(STAMP)
 	$(BIN)/python benchmarks/realtime_jitter.py --seconds 60
 
@@ -35,4 +38,4 @@ lint: $(STAMP)
 	$(BIN)/pyright
 
 clean:
-	rm -rf $(VENV) build *.egg-info flight/_altfilter*.so flight/_altfilter.c
+	rm -rf $(VENV) build *.egg-info sim-out flight/_altfilter*.so flight/_altfilter.c

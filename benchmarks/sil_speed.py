@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ground.scenarios import load  # noqa: E402
-from hil import sil  # noqa: E402
+from ground.scenarios import load
+from hil import sil
 
 GOAL_X = 300.0
 REPEATS = 3
@@ -28,7 +28,7 @@ REPEATS = 3
 
 def main() -> int:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     scenario = load("m1-cliff")
     sil.run(scenario, "terrain-aware", 99)  # warm-up: imports, caches
     every = []

@@ -1,4 +1,4 @@
-"""`lander demo`: the M1 cliff replayed through every altitude-trust policy.
+"""`lander replay`: the M1 cliff replayed through the altitude filter alone, every policy.
 
 A vehicle descending at 40 m/s from 8 km crosses a 5 km crater rim (the figure in
 ispace's investor deck); the rangefinder tells the truth throughout. Each policy sees the

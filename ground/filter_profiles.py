@@ -1,7 +1,7 @@
 """Synthetic inputs for the altitude filter alone: a straight descent over terrain with
 steps, IMU samples at 100 Hz and rangefinder samples at 10 Hz, plus the truth.
 
-Used by the filter's property tests, its benchmark and `lander demo`; the full
+Used by the filter's property tests, its benchmark and `lander replay`; the full
 closed-loop simulator lives elsewhere in ground/.
 """
 

@@ -129,8 +129,7 @@ class _Recorder:
         if est is not None and world.touchdown is None:
             if true_hat < HAT_ERROR_BELOW_M:
                 err = abs(est.height_above_terrain_m - true_hat)
-                if err > self.max_hat_error:
-                    self.max_hat_error = err
+                self.max_hat_error = max(self.max_hat_error, err)
             if self.zero_time is None and est.height_above_terrain_m <= ESTIMATE_ZERO_M:
                 self.zero_time, self.zero_true_hat = world.time_s, true_hat
         if self.propellant_out_s is None and world.body.propellant_kg <= 0.0:
@@ -176,7 +175,7 @@ def run(scenario: Scenario, estimator: str = "terrain-aware", seed: int = 0, ter
     terrain = terrain if terrain is not None else scenario.terrain(seed)
     world = make_world(scenario, terrain, seed)
     tick_hz = 100
-    recorder = _Recorder(world, int(round(tick_hz / trace_hz)) if record else 0)
+    recorder = _Recorder(world, round(tick_hz / trace_hz) if record else 0)
     config = flight_config(scenario, policy.label, terrain, seed)
     system = wiring.build(config, wiring.Devices(world.imu, [world.primary, world.short_range], world.engine,
                                                  world.contact, world=world),

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -207,3 +206,41 @@ def test_gdn005_propellant_low_commits_a_hold_to_landing():
     g.run(0)
     assert ("PROPELLANT_LOW", ) == tuple(e[0] for e in events.log if e[0] == "PROPELLANT_LOW")
     assert g.phase == Phase.TERMINAL
+
+
+def test_gdn006_engine_push_is_not_a_touchdown_shock():
+    """GDN-006: near the ground, full thrust at a light mass (6.6 m/s^2 at 380 kg) must not
+    read as touchdown; a shock beyond the commanded push does."""
+    est, g, engine, _ = guidance_rig()
+    est.output.estimate = Estimate(2.0, -0.8, 0.0, 0.0, 2.0, 0.1, 0.0)
+    g.config.initial_mass_kg = 380.0
+    g.arm()
+    g.start_descent()
+    g._enter(Phase.TERMINAL)
+    g.throttle = 1.0
+    est.output.peak_specific_force_mps2 = 2500.0 / 380.0 + 1.0
+    g.run(0)
+    assert g.phase == Phase.TERMINAL
+    est.output.peak_specific_force_mps2 = 80.0  # 0.8 m/s stopped in 10 ms
+    g.run(0)
+    assert g.phase == Phase.TOUCHDOWN and engine.throttle == 0.0
+
+
+def test_gdn007_terminal_entered_on_a_wrong_estimate_is_left():
+    est, g, _, _events = guidance_rig()
+    g.arm()
+    g.start_descent()
+    g._enter(Phase.TERMINAL)
+    est.output.estimate = Estimate(180.0, -10.0, 0.0, 0.0, 180.0, 0.3, 0.0)  # the short-range just acquired
+    g.run(0)
+    assert g.phase == Phase.APPROACH and g.last.target_vertical_speed_mps < -5.0
+
+
+def test_gdn008_m1_baseline_gets_m1s_whole_altitude_trust_policy():
+    from flight import wiring
+
+    m1 = wiring.build({"executive": {"clock": "lockstep"}, "estimator": {"policy": "m1-baseline"}})
+    ours = wiring.build({"executive": {"clock": "lockstep"}})
+    assert not m1.fdir.config.zero_trap_enabled and ours.fdir.config.zero_trap_enabled
+    assert not m1.guidance.config.blind_mode and ours.guidance.config.blind_mode
+    assert m1.guidance.config.pessimism_sigma == 0.0 and ours.guidance.config.pessimism_sigma == 3.0

@@ -24,6 +24,11 @@ def lander(*args, cwd=None):
                           timeout=300, check=False, cwd=cwd)
 
 
+def read_trace(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_sil001_nominal_lands_and_the_summary_is_complete():
     r = sil.run(load("nominal"), seed=3)
     s = r.summary
@@ -39,7 +44,7 @@ def test_sil001_nominal_lands_and_the_summary_is_complete():
 
 def test_sil002_runs_are_deterministic_per_seed():
     a, b, c = (sil.run(load("sensor-faults"), seed=s, record=False).summary for s in (5, 5, 6))
-    strip = lambda d: {k: v for k, v in d.items() if k not in WALL}  # noqa: E731
+    strip = lambda d: {k: v for k, v in d.items() if k not in WALL}
     assert strip(a) == strip(b) and strip(a) != strip(c)
 
 
@@ -50,7 +55,7 @@ def test_sil003_lander_sim_writes_summary_trace_and_plot(tmp_path):
     assert "CRASHED" in p.stdout and "estimate reached zero" in p.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "crashed" and summary["estimator"] == "m1-baseline" and summary["seed"] == 2
-    rows = list(csv.DictReader(open(out / "trace.csv")))
+    rows = read_trace(out / "trace.csv")
     assert set(sil.TRACE_COLUMNS) == set(rows[0]) and len(rows) > 1000
     assert {"REJECTED_INCONSISTENT"} <= {r["primary_status"] for r in rows}
     assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -77,7 +82,7 @@ def test_sil004_terrain_file_replaces_the_scenario_terrain(tmp_path):
     assert p.returncode == 0, p.stderr
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert s["outcome"] == "landed" and not (tmp_path / "o" / "plot.png").exists()
-    rows = list(csv.DictReader(open(tmp_path / "o" / "trace.csv")))
+    rows = read_trace(tmp_path / "o" / "trace.csv")
     assert {float(r["terrain_m"]) for r in rows} == {0.0}  # no cliff, no roughness: the file's ground
 
 

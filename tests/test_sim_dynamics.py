@@ -41,7 +41,7 @@ def test_sim002_vertical_burn_obeys_the_rocket_equation(throttle, seconds):
     """SIM-002: delta-v = Isp g0 ln(m0/m1) less gravity losses, mass flow = thrust / (Isp g0)."""
     v = Vehicle(thrust_lag_s=0.0)
     body = PointMass(v, 1_000_000.0, 0.0)  # far up: gravity small and known
-    m0, g_loss, n = body.mass_kg, 0.0, int(round(seconds / DT))
+    m0, g_loss, n = body.mass_kg, 0.0, round(seconds / DT)
     for _ in range(n):
         r = RADIUS_M + body.local().altitude_m
         g_loss += GM_M3PS2 / r**2 * DT

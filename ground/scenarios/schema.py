@@ -78,8 +78,8 @@ class Scenario:
         return [fault_mod.parse(f, f"{self.source}: [[faults]] {i + 1}") for i, f in enumerate(self.faults)]
 
 
-SHORT_RANGE_DEFAULTS = dict(rate_hz=50.0, max_range_m=180.0, min_range_m=0.1, sigma_m=0.05, sigma_per_m=0.005,
-                            divergence_rad=0.0035, mixed_return_probability=0.5)  # TF03 class
+SHORT_RANGE_DEFAULTS = {"rate_hz": 50.0, "max_range_m": 180.0, "min_range_m": 0.1, "sigma_m": 0.05, "sigma_per_m": 0.005,
+                            "divergence_rad": 0.0035, "mixed_return_probability": 0.5}  # TF03 class
 
 TOP = {"name", "description", "vehicle", "initial", "navigation", "terrain", "sensors", "faults", "criteria",
        "flight"}
@@ -176,9 +176,9 @@ def parse(doc: dict[str, Any], source: str = "<scenario>", base_dir: Path = HERE
     navigation = _dataclass(Navigation, doc.get("navigation"), f"{source}: [navigation]")
     for f in dataclasses.fields(Navigation):
         v = getattr(navigation, f.name)
-        if f.name.endswith("sigma_m") or f.name.endswith("sigma_mps"):
-            if v < 0 or (f.name in ("altitude_sigma_m", "terrain_prior_sigma_m") and v <= 0):
-                raise ScenarioError(f"{source}: [navigation] {f.name} must be > 0")
+        positive = f.name in ("altitude_sigma_m", "terrain_prior_sigma_m")
+        if f.name.endswith(("sigma_m", "sigma_mps")) and (v < 0 or (positive and v <= 0)):
+            raise ScenarioError(f"{source}: [navigation] {f.name} must be {'> 0' if positive else '>= 0'}")
     terrain = doc.get("terrain", {})
     if not isinstance(terrain, dict):
         raise ScenarioError(f"{source}: [terrain] must be a table")

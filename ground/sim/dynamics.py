@@ -126,4 +126,4 @@ def free_fall_time_s(height_m: float, gravity_mps2: float) -> float:
     return math.sqrt(2.0 * height_m / gravity_mps2)
 
 
-__all__ = ["Local", "PointMass", "free_fall_time_s", "STANDARD_GRAVITY_MPS2"]
+__all__ = ["STANDARD_GRAVITY_MPS2", "Local", "PointMass", "free_fall_time_s"]

@@ -85,9 +85,8 @@ class Fault:
                 r.range_m = max(0.0, r.range_m + p["magnitude_m"] * (1.0 if rng.random() < 0.5 else -1.0))
         elif k == "bias_drift":
             r.range_m = max(0.0, r.range_m + p["rate_mps"] * (t - self.start_s))
-        elif k == "dropouts":
-            if rng.random() < p["probability"]:
-                r.emit = False
+        elif k == "dropouts" and rng.random() < p["probability"]:
+            r.emit = False
 
 
 def parse(table: Mapping[str, Any], where: str) -> Fault:

@@ -32,7 +32,7 @@ class TerrainIndex:
         self.xs: list[float] = terrain.downrange_m.tolist()
         self.zs: list[float] = terrain.elevation_m.tolist()
         self.x0 = self.xs[0]
-        n = int(math.ceil((self.xs[-1] - self.x0) / BLOCK_M)) + 1
+        n = math.ceil((self.xs[-1] - self.x0) / BLOCK_M) + 1
         maxima = [-math.inf] * n
         for i in range(len(self.xs) - 1):  # a segment touches blocks from its start to its end
             b0 = int((self.xs[i] - self.x0) // BLOCK_M)
@@ -103,7 +103,10 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
         return downrange_m + sign * RADIUS_M * math.atan2(d, rh - d * cot)
 
     def d_of(x: float) -> float:
-        t = math.tan(abs(x - downrange_m) / RADIUS_M)
+        angle = abs(x - downrange_m) / RADIUS_M
+        if angle >= 1.5:  # a quarter of the Moon away: beyond any beam that still points down
+            return math.inf
+        t = math.tan(angle)
         return rh * t / (1.0 + cot * t)
 
     def f(d: float) -> float:
@@ -151,11 +154,25 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
             if d == d_prev:  # a vertical step face at this downrange
                 return d / sin_abs
             return _crossing(f, d_prev, f_prev, d, f_i) / sin_abs
+        hit = _dip(f, d_prev, f_prev, d, d_vertex)
+        if hit is not None:
+            return hit / sin_abs
         f_prev, d_prev = f_i, d
         i += step
     f_end = f(d_max)
     if f_end <= 0.0:
         return _crossing(f, d_prev, f_prev, d_max, f_end) / sin_abs
+    hit = _dip(f, d_prev, f_prev, d_max, d_vertex)
+    return None if hit is None else hit / sin_abs
+
+
+def _dip(f, d0: float, f0: float, d1: float, d_vertex: float) -> float | None:
+    """Both ends above ground, but a long segment can hide a chord: the beam is lowest at its
+    vertex, so look there."""
+    if d0 < d_vertex < d1:
+        fv = f(d_vertex)
+        if fv <= 0.0:
+            return _crossing(f, d0, f0, d_vertex, fv)
     return None
 
 

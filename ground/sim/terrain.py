@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,32 +23,35 @@ class TerrainError(ValueError):
     """A terrain file or specification is wrong; the message names where."""
 
 
-@dataclass(frozen=True)
 class Terrain:
-    downrange_m: np.ndarray  # float64, non-decreasing, at most two equal in a row
-    elevation_m: np.ndarray
-    source: str = "synthetic"
+    """A checked profile. Immutable by convention: build a new one to change it."""
 
-    def __post_init__(self) -> None:
-        x, z = self.downrange_m, self.elevation_m
+    def __init__(self, downrange_m: np.ndarray, elevation_m: np.ndarray, source: str = "synthetic") -> None:
+        x = np.asarray(downrange_m, dtype=float)
+        z = np.asarray(elevation_m, dtype=float)
+        self.source = source
         if x.ndim != 1 or x.shape != z.shape or len(x) < 2:
-            raise TerrainError(f"{self.source}: need at least two rows of (downrange, elevation)")
+            raise TerrainError(f"{source}: need at least two rows of (downrange, elevation)")
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(z))):
-            raise TerrainError(f"{self.source}: non-finite value")
+            raise TerrainError(f"{source}: non-finite value")
         dx = np.diff(x)
         if np.any(dx < 0):
-            raise TerrainError(f"{self.source}: downrange decreases at row {int(np.argmax(dx < 0)) + 2}")
+            raise TerrainError(f"{source}: downrange decreases at row {int(np.argmax(dx < 0)) + 2}")
         same = dx == 0
         if np.any(same[1:] & same[:-1]):
-            raise TerrainError(f"{self.source}: three rows at one downrange (a step needs exactly two)")
+            raise TerrainError(f"{source}: three rows at one downrange (a step needs exactly two)")
+        self.downrange_m = x
+        self.elevation_m = z
         # plain lists for the scalar lookups on the hot path (bisect beats numpy per call)
-        object.__setattr__(self, "_xs", x.tolist())
-        object.__setattr__(self, "_zs", z.tolist())
+        self._xs: list[float] = x.tolist()
+        self._zs: list[float] = z.tolist()
+
+    def __repr__(self) -> str:
+        return f"Terrain({len(self._xs)} rows, {self._xs[0]:g}..{self._xs[-1]:g} m, source={self.source!r})"
 
     def elevation(self, downrange_m: float) -> float:
         """Elevation at one downrange; at a step, the elevation after it."""
-        xs: list[float] = self._xs  # type: ignore[attr-defined]
-        zs: list[float] = self._zs  # type: ignore[attr-defined]
+        xs, zs = self._xs, self._zs
         i = bisect.bisect_right(xs, downrange_m)
         if i == 0:
             return zs[0]
@@ -85,8 +87,7 @@ class Terrain:
     def to_csv(self, path: str | Path) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(",".join(CSV_HEADER) + "\n")
-            for x, z in zip(self._xs, self._zs):  # type: ignore[attr-defined]
-                fh.write(f"{x!r},{z!r}\n")
+            fh.writelines(f"{x!r},{z!r}\n" for x, z in zip(self._xs, self._zs))
 
 
 def from_csv(path: str | Path) -> Terrain:
