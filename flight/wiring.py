@@ -7,7 +7,6 @@ runner and `lander fly` both call `build()`.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ from flight.telemetry.flightlog import FlightLogWriter
 from flight.telemetry.links import SerialLink, UdpLink
 from flight.telemetry.packets import TelemetryEncoder
 from flight.telemetry.service import CommandService, Downlink, EventService
+from flight.tomlio import check_table, read_toml
 
 
 class ConfigError(ValueError):
@@ -89,13 +89,7 @@ class FlightSystem:
 
 
 def load_config(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            config = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    config = read_toml(path, ConfigError, "config file")
     unknown = set(config) - SECTIONS
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(SECTIONS))}")
@@ -103,13 +97,7 @@ def load_config(path: str) -> dict[str, Any]:
 
 
 def _section(config: dict, name: str, allowed: set[str]) -> dict:
-    sec = config.get(name, {})
-    if not isinstance(sec, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    unknown = set(sec) - allowed
-    if unknown:
-        raise ConfigError(f"[{name}]: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(allowed))}")
-    return sec
+    return check_table(config.get(name, {}), f"[{name}]", allowed, ConfigError)
 
 
 def _dataclass_overrides(cls, config: dict, name: str):

@@ -44,7 +44,11 @@ def test_sil001_nominal_lands_and_the_summary_is_complete():
 
 def test_sil002_runs_are_deterministic_per_seed():
     a, b, c = (sil.run(load("sensor-faults"), seed=s, record=False).summary for s in (5, 5, 6))
-    strip = lambda d: {k: v for k, v in d.items() if k not in WALL}
+    def strip(d):  # wall-clock figures depend on the host: task overruns, speed
+        out = {k: v for k, v in d.items() if k not in WALL}
+        out["events"] = {k: v for k, v in d["events"].items() if k != "TASK_OVERRUN"}
+        return out
+
     assert strip(a) == strip(b) and strip(a) != strip(c)
 
 

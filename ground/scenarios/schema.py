@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flight.tomlio import check_table, read_toml
 from ground.sim import faults as fault_mod
 from ground.sim import terrain as terrain_mod
 from ground.sim.moon import circular_speed_mps
@@ -98,25 +98,12 @@ def load(name_or_path: str | Path) -> Scenario:
             raise ScenarioError(f"no scenario {str(name_or_path)!r}; built-in: {', '.join(builtin_names())} "
                                 "(or give a path to a .toml file)")
         path = builtin
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    doc = read_toml(path, ScenarioError, "scenario file")
     return parse(doc, str(path), path.parent)
 
 
 def _check_keys(table: Any, where: str, allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ScenarioError(f"{where} must be a table")
-    unknown = set(table) - allowed
-    if unknown:
-        raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(allowed))}")
-    return table
+    return check_table(table, where, allowed, ScenarioError)
 
 
 def _number(value: Any, where: str) -> float:

@@ -43,17 +43,7 @@ class TerrainIndex:
         self.block_max = maxima
         self.z_first, self.z_last = self.zs[0], self.zs[-1]
         self.elevation = terrain.elevation
-
-    def elevation_before(self, x: float) -> float:
-        """Elevation just before x (at a step: the first of its two rows), for beams looking back."""
-        xs, zs = self.xs, self.zs
-        i = bisect.bisect_left(xs, x)
-        if i == 0:
-            return zs[0]
-        if i == len(xs):
-            return zs[-1]
-        x0, x1 = xs[i - 1], xs[i]
-        return zs[i - 1] + (zs[i] - zs[i - 1]) * (x - x0) / (x1 - x0)
+        self.elevation_before = terrain.elevation_before
 
     def max_between(self, lo: float, hi: float) -> float:
         """An upper bound of the elevation over [lo, hi]."""

@@ -51,14 +51,20 @@ class Terrain:
 
     def elevation(self, downrange_m: float) -> float:
         """Elevation at one downrange; at a step, the elevation after it."""
+        return self._between(bisect.bisect_right(self._xs, downrange_m), downrange_m)
+
+    def elevation_before(self, downrange_m: float) -> float:
+        """Elevation just before a downrange; at a step, the elevation before it (for beams looking back)."""
+        return self._between(bisect.bisect_left(self._xs, downrange_m), downrange_m)
+
+    def _between(self, i: int, x: float) -> float:
         xs, zs = self._xs, self._zs
-        i = bisect.bisect_right(xs, downrange_m)
         if i == 0:
             return zs[0]
         if i == len(xs):
             return zs[-1]
         x0, x1 = xs[i - 1], xs[i]
-        return zs[i - 1] + (zs[i] - zs[i - 1]) * (downrange_m - x0) / (x1 - x0)
+        return zs[i - 1] + (zs[i] - zs[i - 1]) * (x - x0) / (x1 - x0)
 
     def elevations(self, downrange_m: np.ndarray) -> np.ndarray:
         """Vectorised elevation (after steps), for plots and ray casting."""
