@@ -215,6 +215,12 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
         over = schedule_cfg.get(name, {})
         executive.add_task(ScheduledTask(name, runs[name], int(over.get("divisor", divisor)),
                                          int(over.get("offset", offset)), float(over.get("budget_us", budget))))
+    world = devices.world
+    if world is not None and not isinstance(clock, LockstepClock):
+        # a simulated world under the real-time clock: step it first in every slot, to the
+        # slot's deadline (a lockstep clock steps it itself)
+        executive.add_task(ScheduledTask("world", lambda deadline: world.advance_to(deadline - (executive.start_ns or 0)),
+                                         1, 0, 500.0), index=0)
     system = FlightSystem(executive, clock, devices, estimation, fdir, guidance, events, commands, health,
                           watchdog, downlink, encoder)
     system.closers += [watchdog.close] + ([log.close] if log else []) + ([link.close] if link else [])

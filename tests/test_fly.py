@@ -110,3 +110,18 @@ def test_fly002_lockstep_executive_flies_the_bench_world_to_a_soft_touchdown():
     assert system.guidance.phase == Phase.SAFE and system.devices.engine.throttle == 0.0
     assert system.executive.stats.total_slips == 0
     assert system.events.counts.get("TASK_FAILED", 0) == 0
+
+
+def test_fly003_real_time_flight_steps_the_simulated_world(tmp_path):
+    """FLY-003: under the real-time clock the bench world is stepped every slot, so the
+    flight sees samples and its clock advances with the wall clock."""
+    cfg = tmp_path / "b.toml"
+    cfg.write_text('[executive]\nclock = "realtime"\n[devices]\naltitude_m = 2000.0\n'
+                   '[estimator]\ninitial_altitude_m = 2000.0\n')
+    p = subprocess.run([sys.executable, "-m", "flight.cli", "fly", "--config", str(cfg), "--duration", "2",
+                        "--auto-start"], capture_output=True, text=True, timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    fields = p.stdout.split()
+    flight_time = float(fields[fields.index("HAT") - 2].removeprefix("t="))
+    hat = float(fields[fields.index("HAT") + 1])
+    assert 1.9 <= flight_time <= 2.0 and hat < 2000.0 - 20.0  # descending at ~20 m/s
