@@ -91,3 +91,28 @@ def test_sim004_the_built_in_vehicle_is_m1_class():
     v = Vehicle()
     assert v.dry_mass_kg == 340.0 and 650.0 <= v.wet_mass_kg <= 750.0
     assert 2000.0 <= v.delta_v_mps <= 2400.0  # a descent from orbit plus M1's ~40 kg margin
+
+
+def test_sim005_flying_into_a_wall_is_a_step_face_contact_and_landing_on_top_is_not():
+    """SIM-005: touchdown records speeds, place and whether the vehicle hit a step face."""
+    from ground.sim import terrain as T
+    from ground.sim.sensors import ImuSpec, RangefinderSpec
+    from ground.sim.world import World
+
+    wall = T.profile([(-1e5, 0.0), (50.0, 0.0), (50.0, 100.0), (1e5, 100.0)])
+
+    def fly(altitude, vx):
+        w = World(Vehicle(), wall, altitude_m=altitude, horizontal_speed_mps=vx, primary=RangefinderSpec(),
+                  short_range=RangefinderSpec(max_range_m=180.0), imu=ImuSpec(), faults=[], seed=0)
+        for k in range(1, 3000):
+            w.advance_to(k * 10_000_000)
+            if w.touchdown:
+                return w
+        raise AssertionError("no touchdown")
+
+    hit = fly(5.0, 50.0).touchdown
+    assert hit.slope_contact and hit.downrange_m == pytest.approx(50.0, abs=1.0)
+    assert hit.horizontal_speed_mps == pytest.approx(50.0, abs=0.5)
+    top = fly(120.0, 20.0).touchdown  # falls onto the top of the wall
+    assert not top.slope_contact and top.downrange_m > 50.0
+    assert top.vertical_speed_mps == pytest.approx(math.sqrt(2 * 1.624 * 20.0), rel=0.02)

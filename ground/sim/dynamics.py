@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ground.sim.moon import GM_M3PS2, RADIUS_M, STANDARD_GRAVITY_MPS2
+from ground.sim.moon import GM_M3PS2, RADIUS_M
 from ground.sim.vehicle import Vehicle
 
 
@@ -120,10 +120,3 @@ class PointMass:
 
     def angular_momentum(self) -> float:
         return self.x * self.vy - self.y * self.vx
-
-
-def free_fall_time_s(height_m: float, gravity_mps2: float) -> float:
-    return math.sqrt(2.0 * height_m / gravity_mps2)
-
-
-__all__ = ["STANDARD_GRAVITY_MPS2", "Local", "PointMass", "free_fall_time_s"]

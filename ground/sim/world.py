@@ -111,8 +111,8 @@ class World:
                     feed.push(sample)
 
     def _touch(self, t: float, before: Local, s: Local, ground: float) -> None:
-        # stepped face: the ground under the previous position was lower than here
-        face = self.index.elevation(before.downrange_m) < ground - 1.0 and before.altitude_m > ground
+        # a step face: it moved sideways into ground that stands higher than where it just was
+        face = self.index.elevation(before.downrange_m) < ground - 1.0 and before.altitude_m < ground
         self.touchdown = Touchdown(t, -s.vertical_speed_mps, abs(s.horizontal_speed_mps), s.downrange_m,
                                    self.body.propellant_kg, face)
         self.contact.is_closed = True
