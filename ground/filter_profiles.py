@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ground.filter_batch import BatchInputs
+from ground.sim.moon import RADIUS_M
 
-MOON_GRAVITY_MPS2 = 1.62
-MOON_RADIUS_M = 1737.4e3
+MOON_GRAVITY_MPS2 = 1.62  # the kernel's constant g, not GM/R²: these profiles feed the filter alone
+MOON_RADIUS_M = RADIUS_M
 
 
 def lrf_sigma_m(range_m: np.ndarray | float) -> np.ndarray | float:

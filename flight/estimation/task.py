@@ -78,9 +78,7 @@ class EstimationTask:
         # km-class unit would otherwise fight a precise one at 20 m)
         self.authority_window_s = authority_window_s
         self.last_accepted_s: dict[int, float] = {}
-        ids = [a.sensor_id for a in altimeters]
-        self._read_order = sorted(altimeters, key=lambda a: a.sensor_id != SHORT_RANGE_ALTIMETER) \
-            if PRIMARY_ALTIMETER in ids else list(altimeters)
+        self._read_order = sorted(altimeters, key=lambda a: a.sensor_id != SHORT_RANGE_ALTIMETER)  # short-range first
         self.pitch_rad = 0.0
         self._last_imu_time: float | None = None
         self.output = EstimationOutput()

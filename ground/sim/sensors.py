@@ -29,8 +29,7 @@ class TerrainIndex:
 
     def __init__(self, terrain: Terrain) -> None:
         self.terrain = terrain
-        self.xs: list[float] = terrain.downrange_m.tolist()
-        self.zs: list[float] = terrain.elevation_m.tolist()
+        self.xs, self.zs = terrain.xs, terrain.zs
         self.x0 = self.xs[0]
         n = math.ceil((self.xs[-1] - self.x0) / BLOCK_M) + 1
         maxima = [-math.inf] * n
@@ -198,7 +197,7 @@ class RangefinderSpec:
     dropout_probability: float = 0.0
     divergence_rad: float = 1.0e-3
     mixed_return_probability: float = 0.5
-    tilt_offset_rad: float = 0.0  # boresight relative to the thrust axis (known to the flight software? no: 0)
+    tilt_offset_rad: float = 0.0  # boresight misalignment from the thrust axis; the flight software assumes none
 
 
 class Rangefinder:
@@ -211,7 +210,6 @@ class Rangefinder:
         self.rng = rng
         self.period_s = 1.0 / spec.rate_hz
         self.next_time_s = 0.0
-        self.last_truth_m: float | None = None
         self.straddles = 0
 
     def due(self, t: float) -> bool:
@@ -227,7 +225,6 @@ class Rangefinder:
         spec = self.spec
         tilt = tilt_rad + spec.tilt_offset_rad
         r = cast_range(self.index, altitude_m, downrange_m, tilt, spec.max_range_m)
-        self.last_truth_m = r
         if r is None or r < spec.min_range_m:
             return None  # no target: the driver passes nothing on
         half = 0.5 * spec.divergence_rad

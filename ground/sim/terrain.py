@@ -43,22 +43,22 @@ class Terrain:
         self.downrange_m = x
         self.elevation_m = z
         # plain lists for the scalar lookups on the hot path (bisect beats numpy per call)
-        self._xs: list[float] = x.tolist()
-        self._zs: list[float] = z.tolist()
+        self.xs: list[float] = x.tolist()
+        self.zs: list[float] = z.tolist()
 
     def __repr__(self) -> str:
-        return f"Terrain({len(self._xs)} rows, {self._xs[0]:g}..{self._xs[-1]:g} m, source={self.source!r})"
+        return f"Terrain({len(self.xs)} rows, {self.xs[0]:g}..{self.xs[-1]:g} m, source={self.source!r})"
 
     def elevation(self, downrange_m: float) -> float:
         """Elevation at one downrange; at a step, the elevation after it."""
-        return self._between(bisect.bisect_right(self._xs, downrange_m), downrange_m)
+        return self._between(bisect.bisect_right(self.xs, downrange_m), downrange_m)
 
     def elevation_before(self, downrange_m: float) -> float:
         """Elevation just before a downrange; at a step, the elevation before it (for beams looking back)."""
-        return self._between(bisect.bisect_left(self._xs, downrange_m), downrange_m)
+        return self._between(bisect.bisect_left(self.xs, downrange_m), downrange_m)
 
     def _between(self, i: int, x: float) -> float:
-        xs, zs = self._xs, self._zs
+        xs, zs = self.xs, self.zs
         if i == 0:
             return zs[0]
         if i == len(xs):
@@ -78,12 +78,6 @@ class Terrain:
         return np.where(x < self.downrange_m[0], self.elevation_m[0],
                         np.where(x >= self.downrange_m[-1], self.elevation_m[-1], inside))
 
-    def window(self, lo_m: float, hi_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """The rows with lo < downrange < hi (for ray casting between breakpoints)."""
-        a = int(np.searchsorted(self.downrange_m, lo_m, side="right"))
-        b = int(np.searchsorted(self.downrange_m, hi_m, side="left"))
-        return self.downrange_m[a:b], self.elevation_m[a:b]
-
     def steps(self) -> list[tuple[float, float]]:
         """(downrange, change) of every vertical step."""
         x, z = self.downrange_m, self.elevation_m
@@ -93,7 +87,7 @@ class Terrain:
     def to_csv(self, path: str | Path) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(",".join(CSV_HEADER) + "\n")
-            fh.writelines(f"{x!r},{z!r}\n" for x, z in zip(self._xs, self._zs))
+            fh.writelines(f"{x!r},{z!r}\n" for x, z in zip(self.xs, self.zs))
 
 
 def from_csv(path: str | Path) -> Terrain:
