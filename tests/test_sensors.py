@@ -1,10 +1,11 @@
 """SNS-001..005: sensor and fault models."""
 
+import bisect
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ground.sim import faults as F
@@ -18,6 +19,7 @@ from ground.sim.sensors import (
     TerrainIndex,
     cast_range,
 )
+from terrain_helpers import profiles
 
 
 def sphere_range(h: float, tilt: float, elevation: float = 0.0) -> float:
@@ -55,6 +57,15 @@ def test_sns001_beam_hits_a_cliff_face_and_sees_past_a_drop():
     assert cast_range(TerrainIndex(drop), 8000.0, 0.0, math.pi / 2, 1e6) is None  # at the horizon
 
 
+def test_sns001_a_beam_starting_on_a_block_edge_moves_on():
+    """A slant beam over open ground skips whole 1 km blocks; an edge 4096.607... - 96.607...
+    divides to just under 4 km and used to give the same edge back, for ever."""
+    rows = T.Terrain([96.60714223766308, 96.60714223766308, 97.60714223766308, 97.60714223766308,
+                      98.60714223766308], [0.0] * 5, "rows")
+    r = cast_range(TerrainIndex(rows), 2581.0, 0.0, 1.0078125, 100_000.0)
+    assert r == pytest.approx(sphere_range(2581.0, 1.0078125), rel=1e-7)
+
+
 def make_lrf(terrain, faults=(), **spec):
     return Rangefinder(RangefinderSpec(**spec), 0, TerrainIndex(terrain), list(faults), np.random.default_rng(0))
 
@@ -77,6 +88,35 @@ def test_sns002_a_footprint_straddling_a_step_gives_mixed_returns():
     assert np.all((values > near - 1) & (values < far + 1))
     assert np.any(np.abs(values - near) < 1) and np.any(np.abs(values - far) < 1)
     assert np.any((values > near + 5) & (values < far - 5))  # blends
+
+
+def hit_downrange(h: float, x: float, tilt: float, r: float) -> float:
+    return x + RADIUS_M * math.atan2(r * math.sin(tilt), RADIUS_M + h - r * math.cos(tilt))
+
+
+@given(terrain=profiles(), x=st.floats(0.0, 60_000.0), above=st.floats(5.0, 20_000.0),
+       tilt=st.floats(-1.2, 1.2), divergence=st.floats(1e-4, 0.02))
+def test_sns002_edge_casts_are_skipped_only_where_both_edges_meet_the_same_straight_ground(
+        terrain, x, above, tilt, divergence):
+    """The straddle check's shortcut: when it skips the edge casts, casting them would have
+    found both edges on the centre's own piece of ground (so no step to straddle)."""
+    lrf = make_lrf(terrain, divergence_rad=divergence)
+    h = terrain.elevation(x) + above
+    r = cast_range(lrf.index, h, x, tilt, 100_000.0)
+    assume(r is not None)
+    if lrf._footprint_on_one_segment(h, x, tilt, r, 0.5 * divergence):
+        piece = bisect.bisect_right(terrain.xs, hit_downrange(h, x, tilt, r))
+        for edge in (tilt - 0.5 * divergence, tilt + 0.5 * divergence):
+            r_edge = cast_range(lrf.index, h, x, edge, 200_000.0)
+            assert r_edge is not None and bisect.bisect_right(terrain.xs, hit_downrange(h, x, edge, r_edge)) == piece
+
+
+def test_sns002_the_shortcut_is_taken_over_plain_ground_and_not_at_a_rim():
+    drop = T.profile([(-1e5, 500.0), (0.0, 500.0), (0.0, 0.0), (1e5, 0.0)])
+    lrf = make_lrf(drop, divergence_rad=1e-3)
+    assert lrf._footprint_on_one_segment(2000.0, 5000.0, 0.01, 2000.0, 5e-4)  # flat floor, far from the rim
+    assert not lrf._footprint_on_one_segment(2000.0, 0.5, 0.0, 2000.0, 5e-4)  # the rim under the footprint
+    assert not lrf._footprint_on_one_segment(2000.0, -500.0, 0.3, 2100.0, 5e-4)  # the beam crosses the rim
 
 
 def fault(**table):
@@ -143,3 +183,23 @@ def test_sns005_body_axes_round_trip_to_the_local_frame(pitch, up, down):
     assert s.specific_force_up_mps2 == pytest.approx(up, abs=lsb)
     assert s.specific_force_downrange_mps2 == pytest.approx(down, abs=lsb)
     assert s.pitch_rad == pitch
+
+
+def test_sns005_imu_bias_walks_at_its_instability_and_jumps_by_what_the_fault_says():
+    spec = ImuSpec(noise_density_mps2_per_rthz=0.0, bias_sigma_mps2=0.0, bias_walk_mps2_per_rts=0.1)
+    lsb = STANDARD_GRAVITY_MPS2 / 2048.0
+    finals = []
+    for seed in range(300):
+        imu = ImuModel(spec, np.random.default_rng(seed), 0.01)
+        for _ in range(1000):  # 10 s
+            s = imu.sample(0.0, 1.62, 0.0, 0.0)
+        bias_up = imu.bias_mps2[0]
+        assert s.specific_force_up_mps2 == pytest.approx(1.62 + bias_up, abs=lsb / 2 + 1e-12)
+        finals.append(bias_up)
+    assert np.std(finals) == pytest.approx(0.1 * math.sqrt(10.0), rel=0.15)  # sigma * sqrt(t)
+    calm = ImuSpec(bias_sigma_mps2=0.0, bias_walk_mps2_per_rts=0.0)
+    a, b = ImuModel(calm, np.random.default_rng(7), 0.01), ImuModel(calm, np.random.default_rng(7), 0.01)
+    b.jump_bias(0.05, 0.0)
+    diffs = [b.sample(0.0, 1.62, 0.0, 0.0).specific_force_up_mps2 - a.sample(0.0, 1.62, 0.0, 0.0).specific_force_up_mps2
+             for _ in range(500)]
+    assert np.mean(diffs) == pytest.approx(0.05, abs=lsb / 4) and max(abs(d - 0.05) for d in diffs) <= lsb

@@ -41,6 +41,7 @@ class TerrainIndex:
                 maxima[b] = max(maxima[b], top)
         self.block_max = maxima
         self.z_first, self.z_last = self.zs[0], self.zs[-1]
+        self.top = max(self.zs)
         self.elevation = terrain.elevation
         self.elevation_before = terrain.elevation_before
 
@@ -73,6 +74,16 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
     if c <= 1e-6:
         return None
     h = altitude_m
+    # Every point within max range of the vehicle stands at least h - max_range above the
+    # datum: above the highest ground (the short-range altimeter's case for most of the
+    # descent), or, when h > max range, within ~max range of the vehicle's downrange, above
+    # the ground there. Either way the beam is not walked.
+    if h - max_range_m > index.top:
+        return None
+    if h > max_range_m:
+        reach = 1.001 * max_range_m + 1.0
+        if h - max_range_m > index.max_between(downrange_m - reach, downrange_m + reach):
+            return None
     s_ = math.sin(tilt_rad)
     sin_abs = abs(s_)
     if sin_abs < 1e-9:  # straight down
@@ -114,7 +125,11 @@ def cast_range(index: TerrainIndex, altitude_m: float, downrange_m: float, tilt_
     x_start = downrange_m
     while True:  # skip the leading blocks the beam clears
         edge = (math.floor((x_start - index.x0) / BLOCK_M) + (1 if sign > 0 else 0)) * BLOCK_M + index.x0
-        if sign < 0 and edge >= x_start:
+        # x_start is often an edge itself, and the division can round it into the block
+        # behind: always move on by at least one block
+        if sign > 0 and edge <= x_start:
+            edge += BLOCK_M
+        elif sign < 0 and edge >= x_start:
             edge -= BLOCK_M
         d_edge = d_of(edge)
         if d_edge >= d_max:
@@ -228,7 +243,7 @@ class Rangefinder:
         if r is None or r < spec.min_range_m:
             return None  # no target: the driver passes nothing on
         half = 0.5 * spec.divergence_rad
-        if half > 0.0:
+        if half > 0.0 and not self._footprint_on_one_segment(altitude_m, downrange_m, tilt, r, half):
             r_a = cast_range(self.index, altitude_m, downrange_m, tilt - half, spec.max_range_m)
             r_b = cast_range(self.index, altitude_m, downrange_m, tilt + half, spec.max_range_m)
             if r_a is not None and r_b is not None and abs(r_a - r_b) > 3.0 * (spec.sigma_m + spec.sigma_per_m * r) \
@@ -254,6 +269,28 @@ class Rangefinder:
         return RangeSample(t, measured, reading.sigma_m, reading.valid)
 
 
+    def _footprint_on_one_segment(self, altitude_m: float, downrange_m: float, tilt: float, r: float,
+                                  half: float) -> bool:
+        """True when no terrain row lies under the beam, from the vehicle to its footprint
+        (the footprint taken twice as wide as it is): the ground there is one straight piece,
+        so both edges meet it too, there is no step to straddle and the edge casts can be
+        skipped. The footprint's half-width on a piece of slope g is
+        half * r / |cos(tilt) + g sin(tilt)|; at grazing incidence it is unbounded and the
+        edges are always cast. In practice: a near-vertical beam over ground without a row
+        under it."""
+        xs, zs = self.index.xs, self.index.zs
+        x_hit = downrange_m + RADIUS_M * math.atan2(r * math.sin(tilt), RADIUS_M + altitude_m - r * math.cos(tilt))
+        i = bisect.bisect_right(xs, x_hit)
+        # held flat beyond the ends; inside, xs[i - 1] <= x_hit < xs[i]
+        slope = 0.0 if i == 0 or i == len(xs) else (zs[i] - zs[i - 1]) / (xs[i] - xs[i - 1])
+        across = abs(math.cos(tilt) + slope * math.sin(tilt))
+        if not across > 0.0:
+            return False
+        width = 2.0 * half * r / across + 1.0
+        lo, hi = min(downrange_m, x_hit - width), max(downrange_m, x_hit + width)
+        return bisect.bisect_left(xs, lo) == bisect.bisect_right(xs, hi)
+
+
 @dataclass(frozen=True)
 class ImuSpec:
     rate_hz: float = 100.0  # one sample per simulation step
@@ -266,7 +303,12 @@ class ImuSpec:
 
 
 class ImuModel:
-    """Body axes: z along the thrust, x toward downrange when upright."""
+    """Body axes: z along the thrust, x toward downrange when upright.
+
+    The noise is drawn a block at a time with numpy: per axis, the bias random walk (a
+    cumulative sum) plus the white noise, so one sample costs two list lookups. The walk
+    carries over from block to block; a bias jump adds to the turn-on bias.
+    """
 
     BLOCK = 4096
 
@@ -274,22 +316,34 @@ class ImuModel:
         self.spec = spec
         self.rng = rng
         self.dt = dt_s
-        self.bias_z = spec.bias_sigma_mps2 * float(rng.standard_normal())
+        self.bias_z = spec.bias_sigma_mps2 * float(rng.standard_normal())  # turn-on bias + jumps
         self.bias_x = spec.bias_sigma_mps2 * float(rng.standard_normal())
         self.attitude_bias = spec.attitude_bias_sigma_rad * float(rng.standard_normal())
         self.white = spec.noise_density_mps2_per_rthz / math.sqrt(dt_s)
         self.walk = spec.bias_walk_mps2_per_rts * math.sqrt(dt_s)
         self.limit = spec.saturation_g * STANDARD_GRAVITY_MPS2
         self.lsb = STANDARD_GRAVITY_MPS2 / spec.lsb_per_g
-        self._noise: list[float] = []
+        self._walk_end = np.zeros(2)  # the random walk (z, x) at the end of the last block
+        self._walks = np.zeros((2, 0))  # the random walk of the current block
+        self._noise_z: list[float] = []  # walk + white, per sample
+        self._noise_x: list[float] = []
         self._k = 0
 
-    def _n(self) -> float:
-        if self._k >= len(self._noise):
-            self._noise = self.rng.standard_normal(self.BLOCK).tolist()
-            self._k = 0
-        self._k += 1
-        return self._noise[self._k - 1]
+    def _refill(self) -> None:
+        n = self.rng.standard_normal((4, self.BLOCK))
+        walk = self._walk_end[:, None] + self.walk * np.cumsum(n[:2], axis=1)
+        self._walk_end = walk[:, -1].copy()
+        noise = walk + self.white * n[2:]
+        self._walks = walk
+        self._noise_z, self._noise_x = noise[0].tolist(), noise[1].tolist()
+        self._k = 0
+
+    @property
+    def bias_mps2(self) -> tuple[float, float]:
+        """The (z, x) bias of the last sample: turn-on + jumps + random walk."""
+        k = self._k - 1
+        walk = self._walks[:, k] if k >= 0 else self._walk_end
+        return self.bias_z + float(walk[0]), self.bias_x + float(walk[1])
 
     def jump_bias(self, up_mps2: float, downrange_mps2: float) -> None:
         """A bias jump given in the local frame at an upright attitude (body z = up)."""
@@ -299,14 +353,19 @@ class ImuModel:
     def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float) -> ImuSample:
         """Specific force in the local frame -> what the IMU (and the attitude it is rotated
         with) reports, in the same frame."""
+        k = self._k
+        if k >= len(self._noise_z):
+            self._refill()
+            k = 0
+        self._k = k + 1
         c, s = math.cos(pitch_rad), math.sin(pitch_rad)
-        fz = f_up * c - f_downrange * s  # body z = (-sin p, cos p) in (downrange, up)
-        fx = f_up * s + f_downrange * c  # body x = (cos p, sin p)
-        self.bias_z += self.walk * self._n()
-        self.bias_x += self.walk * self._n()
+        fz = f_up * c - f_downrange * s + self.bias_z + self._noise_z[k]  # body z = (-sin p, cos p) in (downrange, up)
+        fx = f_up * s + f_downrange * c + self.bias_x + self._noise_x[k]  # body x = (cos p, sin p)
         lim, lsb = self.limit, self.lsb
-        mz = round(max(-lim, min(lim, fz + self.bias_z + self.white * self._n())) / lsb) * lsb
-        mx = round(max(-lim, min(lim, fx + self.bias_x + self.white * self._n())) / lsb) * lsb
-        p = pitch_rad + self.attitude_bias
-        c, s = math.cos(p), math.sin(p)
+        mz = round((lim if fz > lim else -lim if fz < -lim else fz) / lsb) * lsb
+        mx = round((lim if fx > lim else -lim if fx < -lim else fx) / lsb) * lsb
+        p = pitch_rad
+        if self.attitude_bias:
+            p += self.attitude_bias
+            c, s = math.cos(p), math.sin(p)
         return ImuSample(t, mz * c + mx * s, -mz * s + mx * c, p)
