@@ -6,8 +6,8 @@ No numpy here: this runs on the flight computer. Tuning defaults live in the C k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from flight._altfilter import ffi, lib
 
@@ -66,9 +66,9 @@ def _config_to_dict(cfg) -> dict[str, str | float | int | tuple[float, ...]]:
     return out
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """One look at the filter: SI units, up positive, datum = landing site."""
+class Estimate(NamedTuple):
+    """One look at the filter: SI units, up positive, datum = landing site. A NamedTuple:
+    immutable, and built on every 100 Hz tick."""
 
     altitude_m: float
     vertical_velocity_mps: float
@@ -171,16 +171,10 @@ class AltitudeFilter:
         return self._f.last_innovation_m
 
     def estimate(self) -> Estimate:
-        x = self._f.x
-        return Estimate(
-            altitude_m=x[0],
-            vertical_velocity_mps=x[1],
-            accel_bias_mps2=x[2],
-            terrain_elevation_m=x[3],
-            height_above_terrain_m=x[0] - x[3],
-            height_above_terrain_sigma_m=lib.alt_height_above_terrain_sigma(self._f),
-            time_s=self._f.time_s,
-        )
+        f = self._f
+        x = f.x
+        h, t = x[0], x[3]
+        return Estimate(h, x[1], x[2], t, h - t, lib.alt_height_above_terrain_sigma(f), f.time_s)
 
     def sensor_counts(self, sensor_id: int) -> dict[str, int]:
         s = self._f.sensor[sensor_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
@@ -23,8 +24,7 @@ from flight.devices.interfaces import (
 from flight.estimation.altitude_filter import AltitudeFilter, Estimate, Status
 
 
-@dataclass(frozen=True)
-class RangeOutcome:
+class RangeOutcome(NamedTuple):
     sensor_id: int
     time_s: float
     status: Status | None  # None: the driver reported an error, or the sample was not fused

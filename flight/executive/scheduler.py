@@ -9,6 +9,7 @@ runs more than `max_slots_per_wake` slots in one wake-up. Must never import a de
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class Executive:
         self.start_ns: int | None = None
         self.stopped = False
         self.last_failure = ""
+        self._table: list[list[tuple[int, ScheduledTask, TaskStats]]] = []
+        self._build_table()
 
     def add_task(self, task: ScheduledTask, index: int | None = None) -> None:
         """Add a task to the table (before start): at the end, or at `index`."""
@@ -103,33 +106,38 @@ class Executive:
         self.schedule.insert(len(self.schedule) if index is None else index, task)
         self.task_stats[task.name] = TaskStats()
         self.stats.slips.setdefault(task.divisor, 0)
+        self._build_table()
+
+    def _build_table(self) -> None:
+        """What runs in each slot of the hyperperiod (the LCM of the divisors), in table
+        order: the schedule is periodic, so a slot's work is looked up, not decided."""
+        period = math.lcm(*(t.divisor for t in self.schedule)) if self.schedule else 1
+        self._table = [[(i, t, self.task_stats[t.name]) for i, t in enumerate(self.schedule) if t.due(slot)]
+                       for slot in range(period)]
 
     # -- one slot ----------------------------------------------------------------------
     def run_slot(self, slot: int) -> None:
         deadline = self.slot_deadline(slot)
-        for task in self.schedule:
-            if task.due(slot):
-                self._run_task(task, deadline)
+        timer = self.timer
+        for index, task, st in self._table[slot % len(self._table)]:
+            t0 = timer()
+            try:
+                task.run(deadline)
+            except Exception as exc:  # noqa: BLE001 - one task's fault must not stop the others; health sees it
+                st.failures += 1
+                self.events.emit("TASK_FAILED", index, st.failures)
+                self.last_failure = f"{task.name}: {exc!r}"
+                continue
+            elapsed_us = (timer() - t0) / 1000.0
+            st.count += 1
+            st.last_us = elapsed_us
+            st.total_us += elapsed_us
+            if elapsed_us > st.max_us:
+                st.max_us = elapsed_us
+            if elapsed_us > task.budget_us:
+                st.overruns += 1
+                self.events.emit("TASK_OVERRUN", index, elapsed_us)
         self.stats.slots_run += 1
-
-    def _run_task(self, task: ScheduledTask, deadline_ns: int) -> None:
-        st = self.task_stats[task.name]
-        t0 = self.timer()
-        try:
-            task.run(deadline_ns)
-        except Exception as exc:  # noqa: BLE001 - one task's fault must not stop the others; health sees it
-            st.failures += 1
-            self.events.emit("TASK_FAILED", self.schedule.index(task), st.failures)
-            self.last_failure = f"{task.name}: {exc!r}"
-            return
-        elapsed_us = (self.timer() - t0) / 1000.0
-        st.count += 1
-        st.last_us = elapsed_us
-        st.total_us += elapsed_us
-        st.max_us = max(st.max_us, elapsed_us)
-        if elapsed_us > task.budget_us:
-            st.overruns += 1
-            self.events.emit("TASK_OVERRUN", self.schedule.index(task), elapsed_us)
 
     def slot_deadline(self, slot: int) -> int:
         return (self.start_ns or 0) + slot * self.period_ns
@@ -144,26 +152,27 @@ class Executive:
         or skip ahead when more than max_behind_slots behind."""
         if self.start_ns is None:
             self.start()
-        start_ns = self.start_ns or 0
-        self.clock.sleep_until(self.slot_deadline(self.next_slot))
-        self.stats.wakeups += 1
-        now = self.clock.now_ns()
-        current = (now - start_ns) // self.period_ns
+        start_ns, period, clock, stats = self.start_ns or 0, self.period_ns, self.clock, self.stats
+        clock.sleep_until(start_ns + self.next_slot * period)
+        stats.wakeups += 1
+        current = (clock.now_ns() - start_ns) // period
         behind = current - self.next_slot
         if behind > self.max_behind_slots:
             self._count_slips(self.next_slot, current)
-            self.stats.slots_skipped += behind
+            stats.slots_skipped += behind
             self.events.emit("SLOTS_SKIPPED", behind)
             self.next_slot = current
         ran = 0
         while ran < self.max_slots_per_wake and self.next_slot <= current and not self.stopped:
-            lateness_ns = self.clock.now_ns() - self.slot_deadline(self.next_slot)
-            self.stats.max_lateness_us = max(self.stats.max_lateness_us, lateness_ns / 1000.0)
-            if lateness_ns >= self.period_ns:
+            slot = self.next_slot
+            lateness_ns = clock.now_ns() - (start_ns + slot * period)
+            if lateness_ns > stats.max_lateness_us * 1000.0:
+                stats.max_lateness_us = lateness_ns / 1000.0
+            if lateness_ns >= period:
                 # started after the next slot's deadline: every group due here slipped
-                self._count_slips(self.next_slot, self.next_slot + 1)
-            self.run_slot(self.next_slot)
-            self.next_slot += 1
+                self._count_slips(slot, slot + 1)
+            self.run_slot(slot)
+            self.next_slot = slot + 1
             ran += 1
 
     def _count_slips(self, first: int, end: int) -> None:

@@ -81,12 +81,10 @@ class FdirTask:
         if est is None:
             return
         pessimistic = est.height_above_terrain_m - self.config.pessimism_sigma * est.height_above_terrain_sigma_m
-        self._check_missing(now, pessimistic)
-        self._check_zero_trap(now, est.height_above_terrain_m)
         s = self.summary
+        s.primary_missing = self._check_missing(now, pessimistic)
+        self._check_zero_trap(now, est.height_above_terrain_m)
         s.time_s = now
-        s.health = {i: h.state for i, h in self.sensors.items()}
-        s.primary_missing = self._missing(PRIMARY_ALTIMETER, now, pessimistic)
         # no altimeter has given a good sample lately, while the primary is needed
         s.altimetry_missing = pessimistic < self.config.expected_below_m.get(PRIMARY_ALTIMETER, math.inf) and all(
             good is None or now - good[0] > self.config.missing_after_s for good in
@@ -107,6 +105,7 @@ class FdirTask:
     def _feed(self, sensor_id: int, obs: Observation) -> None:
         changed = self.sensors[sensor_id].update(obs)
         if changed is not None:
+            self.summary.health[sensor_id] = changed
             self.events.emit("SENSOR_HEALTH", sensor_id, int(changed))
 
     def _missing(self, sensor_id: int, now: float, pessimistic_hat: float) -> bool:
@@ -114,14 +113,20 @@ class FdirTask:
         last = self.last_sample_s.get(sensor_id)
         return expected and (last is None or now - last > self.config.missing_after_s)
 
-    def _check_missing(self, now: float, pessimistic_hat: float) -> None:
+    def _check_missing(self, now: float, pessimistic_hat: float) -> bool:
+        """Observe MISSING (at most once per missing_after_s) for each silent sensor that is
+        expected to talk; returns whether the primary is missing."""
+        primary_missing = False
         for sensor_id in self.sensors:
-            if self._missing(sensor_id, now, pessimistic_hat) and (
-                now - self.last_missing_s[sensor_id] >= self.config.missing_after_s
-            ):
+            if not self._missing(sensor_id, now, pessimistic_hat):
+                continue
+            if sensor_id == PRIMARY_ALTIMETER:
+                primary_missing = True
+            if now - self.last_missing_s[sensor_id] >= self.config.missing_after_s:
                 self.last_missing_s[sensor_id] = now
                 self.events.emit("ALTIMETER_MISSING", sensor_id)
                 self._feed(sensor_id, Observation.MISSING)
+        return primary_missing
 
     def _cross_check(self) -> None:
         if PRIMARY_ALTIMETER not in self.last_good or SHORT_RANGE_ALTIMETER not in self.last_good:
@@ -144,7 +149,7 @@ class FdirTask:
 
     def _check_zero_trap(self, now: float, hat: float) -> None:
         c = self.config
-        if not c.zero_trap_enabled or self.touched_down() or hat > c.zero_trap_hat_m:
+        if not c.zero_trap_enabled or hat > c.zero_trap_hat_m or self.touched_down():
             self.zero_since_s = None
             return
         if self.zero_since_s is None:

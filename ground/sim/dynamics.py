@@ -19,7 +19,7 @@ from ground.sim.moon import GM_M3PS2, RADIUS_M
 from ground.sim.vehicle import Vehicle
 
 
-@dataclass
+@dataclass(slots=True)
 class Local:
     altitude_m: float
     downrange_m: float
@@ -46,73 +46,79 @@ class PointMass:
         self.pitch_rad = 0.0  # actual thrust/body tilt from local vertical, + toward downrange
         self.thrust_accel_up = 0.0  # last step's thrust acceleration in the local frame
         self.thrust_accel_downrange = 0.0
-        self._gx, self._gy = self._gravity(self.x, self.y)
         self.time_s = 0.0
+        self._lag_dt = self._lag_gain = 0.0
+        self._at_position()
 
     @property
     def mass_kg(self) -> float:
         return self.vehicle.dry_mass_kg + self.propellant_kg
 
-    @staticmethod
-    def _gravity(x: float, y: float) -> tuple[float, float]:
+    def _at_position(self) -> None:
+        """Gravity and the local frame at the current position: one square root per step."""
+        x, y = self.x, self.y
         r2 = x * x + y * y
-        k = -GM_M3PS2 / (r2 * math.sqrt(r2))
-        return k * x, k * y
+        r = math.sqrt(r2)
+        k = -GM_M3PS2 / (r2 * r)
+        self._gx, self._gy = k * x, k * y
+        self._r, self._ux, self._uy = r, x / r, y / r
 
     def local(self) -> Local:
-        r = math.hypot(self.x, self.y)
-        ux, uy = self.x / r, self.y / r
+        ux, uy = self._ux, self._uy
         return Local(
-            altitude_m=r - RADIUS_M,
+            altitude_m=self._r - RADIUS_M,
             downrange_m=RADIUS_M * math.atan2(self.x, self.y),
             vertical_speed_mps=self.vx * ux + self.vy * uy,
             horizontal_speed_mps=self.vx * uy - self.vy * ux,
         )
 
-    def _engine(self, dt: float, throttle_cmd: float, pitch_cmd: float) -> None:
+    def step(self, dt: float, throttle_cmd: float, pitch_cmd: float) -> None:
         v = self.vehicle
+        # the engine: a non-zero throttle is held inside [min, max], lags by tau; thrust turns
+        # at most the pitch-rate limit
         if throttle_cmd <= 0.0 or self.propellant_kg <= 0.0:
             target = 0.0
         else:
             target = min(v.max_throttle, max(v.min_throttle, throttle_cmd))
         if v.thrust_lag_s > 0.0:
-            self.throttle += (target - self.throttle) * (1.0 - math.exp(-dt / v.thrust_lag_s))
+            if dt != self._lag_dt:  # the first-order lag's factor, once per step size
+                self._lag_dt, self._lag_gain = dt, 1.0 - math.exp(-dt / v.thrust_lag_s)
+            self.throttle += (target - self.throttle) * self._lag_gain
         else:
             self.throttle = target
         if target == 0.0 and self.throttle < 1e-3:
             self.throttle = 0.0
         max_step = v.pitch_rate_limit_radps * dt
-        self.pitch_rad += max(-max_step, min(max_step, pitch_cmd - self.pitch_rad))
-
-    def step(self, dt: float, throttle_cmd: float, pitch_cmd: float) -> None:
-        self._engine(dt, throttle_cmd, pitch_cmd)
-        v = self.vehicle
-        thrust = self.throttle * v.max_thrust_n if self.propellant_kg > 0.0 else 0.0
-        mass = self.mass_kg
+        pitch = self.pitch_rad + max(-max_step, min(max_step, pitch_cmd - self.pitch_rad))
+        self.pitch_rad = pitch
+        # thrust and mass flow
+        propellant = self.propellant_kg
+        thrust = self.throttle * v.max_thrust_n if propellant > 0.0 else 0.0
+        mass = v.dry_mass_kg + propellant
         if thrust > 0.0:
             burn = thrust / v.exhaust_velocity_mps * dt
-            if burn > self.propellant_kg:  # the last drops: thrust for the part of the step they last
-                thrust *= self.propellant_kg / burn
-                burn = self.propellant_kg
-            self.propellant_kg -= burn
-            mass = v.dry_mass_kg + self.propellant_kg + 0.5 * burn  # mid-step mass
+            if burn > propellant:  # the last drops: thrust for the part of the step they last
+                thrust *= propellant / burn
+                burn = propellant
+            self.propellant_kg = propellant = propellant - burn
+            mass = v.dry_mass_kg + propellant + 0.5 * burn  # mid-step mass
         a = thrust / mass
-        a_up = a * math.cos(self.pitch_rad)
-        a_dr = -a * math.sin(self.pitch_rad)
+        a_up = a * math.cos(pitch)
+        a_dr = -a * math.sin(pitch)
         self.thrust_accel_up = a_up
         self.thrust_accel_downrange = a_dr
-        r = math.hypot(self.x, self.y)
-        ux, uy = self.x / r, self.y / r
-        tx = a_up * ux + a_dr * uy  # downrange unit = (uy, -ux)
-        ty = a_up * uy - a_dr * ux
+        # velocity Verlet, the thrust held over the step
+        ux, uy = self._ux, self._uy
         half = 0.5 * dt
-        self.vx += half * (self._gx + tx)
-        self.vy += half * (self._gy + ty)
-        self.x += dt * self.vx
-        self.y += dt * self.vy
-        self._gx, self._gy = self._gravity(self.x, self.y)
-        self.vx += half * (self._gx + tx)
-        self.vy += half * (self._gy + ty)
+        kx = half * (a_up * ux + a_dr * uy)  # downrange unit = (uy, -ux)
+        ky = half * (a_up * uy - a_dr * ux)
+        vx = self.vx + half * self._gx + kx
+        vy = self.vy + half * self._gy + ky
+        self.x += dt * vx
+        self.y += dt * vy
+        self._at_position()
+        self.vx = vx + half * self._gx + kx
+        self.vy = vy + half * self._gy + ky
         self.time_s += dt
 
     def specific_energy(self) -> float:

@@ -22,7 +22,8 @@ from ground.sim.sensors import ImuModel, ImuSpec, Rangefinder, RangefinderSpec, 
 from ground.sim.terrain import Terrain
 from ground.sim.vehicle import Vehicle
 
-DT_S = 0.01
+STEPS_PER_S = 100
+DT_S = 1.0 / STEPS_PER_S
 
 
 @dataclass
@@ -57,6 +58,7 @@ class World:
         self.short_model = Rangefinder(short_range, SHORT_RANGE_ALTIMETER, self.index,
                                        [f for f in faults if f.sensor == "short_range"], rngs[2])
         self.imu_faults = [f for f in faults if f.sensor == "imu"]
+        self._rangefinders = ((self.primary_model, self.primary), (self.short_model, self.short_range))
         self._fired: set[int] = set()
         self.time_s = 0.0
         self.steps = 0
@@ -74,20 +76,17 @@ class World:
         return self.touchdown is not None and self.time_s >= self.touchdown.time_s + self.settle_s
 
     def advance_to(self, t_ns: int) -> None:
-        t = t_ns * 1e-9
-        while self.time_s < t - 1e-9:
-            self._step()
+        t_end = t_ns * 1e-9 - 1e-9
+        while self.time_s < t_end:
+            self.steps += 1
+            t = self.steps / STEPS_PER_S  # the nearest double to the step's time: no drift from summing
+            if self.touchdown is None:
+                self._fly(t)
+            else:
+                self._rest(t)
+            self.time_s = t
 
     # -- one step ---------------------------------------------------------------------------
-    def _step(self) -> None:
-        self.steps += 1
-        t = round(self.steps * DT_S, 9)
-        if self.touchdown is None:
-            self._fly(t)
-        else:
-            self._rest(t)
-        self.time_s = t
-
     def _fly(self, t: float) -> None:
         body = self.body
         before = self.state
@@ -95,20 +94,24 @@ class World:
         s = body.local()
         ground = self.index.elevation(s.downrange_m)
         self.state, self.terrain_below_m = s, ground
+        if self.imu_faults:
+            self._imu_faults(t)
+        if s.altitude_m <= ground:
+            self._touch(t, before, s, ground)
+            return
+        pitch = body.pitch_rad
+        self.imu.push(self.imu_model.sample(t, body.thrust_accel_up, body.thrust_accel_downrange, pitch))
+        for model, feed in self._rangefinders:
+            if model.due(t):
+                sample = model.sample(t, s.altitude_m, s.downrange_m, pitch, s.altitude_m - ground)
+                if sample is not None:
+                    feed.push(sample)
+
+    def _imu_faults(self, t: float) -> None:
         for fault in self.imu_faults:
             if fault.kind == "imu_bias_jump" and fault.start_s <= t and id(fault) not in self._fired:
                 self._fired.add(id(fault))
                 self.imu_model.jump_bias(fault.params["up_mps2"], fault.params["downrange_mps2"])
-        if s.altitude_m <= ground:
-            self._touch(t, before, s, ground)
-            return
-        self.imu.push(self.imu_model.sample(t, body.thrust_accel_up, body.thrust_accel_downrange, body.pitch_rad))
-        hat = s.altitude_m - ground
-        for model, feed in ((self.primary_model, self.primary), (self.short_model, self.short_range)):
-            if model.due(t):
-                sample = model.sample(t, s.altitude_m, s.downrange_m, body.pitch_rad, hat)
-                if sample is not None:
-                    feed.push(sample)
 
     def _touch(self, t: float, before: Local, s: Local, ground: float) -> None:
         # a step face: it moved sideways into ground that stands higher than where it just was
