@@ -38,4 +38,4 @@ lint: $(STAMP)
 	$(BIN)/pyright
 
 clean:
-	rm -rf $(VENV) build *.egg-info sim-out flight/_altfilter*.so flight/_altfilter.c
+	rm -rf $(VENV) build *.egg-info sim-out flight/_altfilter*.so flight/_altfilter.c ground/_truth*.so ground/_truth.c

@@ -8,8 +8,6 @@ import re
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
-HEADER = HERE / "altfilter.h"
-SOURCES = ["altfilter.c"]
 COMPILE_ARGS = ["-std=c99", "-O2", "-ffp-contract=off"]
 
 
@@ -20,22 +18,32 @@ def cdef_from_header(text: str) -> str:
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
-            if re.match(r"#define\s+ALT_\w+\s+\d+\s*$", stripped):
+            if re.match(r"#define\s+[A-Z]+_\w+\s+\d+\s*$", stripped):
                 lines.append(stripped)
             continue
         lines.append(line)
     return "\n".join(lines)
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(cdef_from_header(HEADER.read_text()))
-ffibuilder.set_source(
-    "flight._altfilter",
-    '#include "altfilter.h"',
-    sources=[str((HERE / s).relative_to(HERE.parent)) for s in SOURCES],
-    include_dirs=[str(HERE.relative_to(HERE.parent))],
-    extra_compile_args=COMPILE_ARGS,
-)
+def builder(module: str, header: str, sources: list[str]) -> FFI:
+    ffi = FFI()
+    ffi.cdef(cdef_from_header((HERE / header).read_text()))
+    ffi.set_source(
+        module,
+        f'#include "{header}"',
+        sources=[str((HERE / s).relative_to(HERE.parent)) for s in sources],
+        include_dirs=[str(HERE.relative_to(HERE.parent))],
+        extra_compile_args=COMPILE_ARGS,
+        libraries=["m"],
+    )
+    return ffi
+
+
+# the flight's altitude filter
+ffibuilder = builder("flight._altfilter", "altfilter.h", ["altfilter.c"])
+# the ground simulator's truth kernels (never linked by the flight)
+truth_builder = builder("ground._truth", "truth.h", ["truth.c"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)
+    truth_builder.compile(verbose=True)

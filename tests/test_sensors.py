@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from terrain_helpers import profiles
 
 from ground.sim import faults as F
 from ground.sim import terrain as T
@@ -19,7 +20,6 @@ from ground.sim.sensors import (
     TerrainIndex,
     cast_range,
 )
-from terrain_helpers import profiles
 
 
 def sphere_range(h: float, tilt: float, elevation: float = 0.0) -> float:

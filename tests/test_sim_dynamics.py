@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from ground._truth import ffi
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,6 +74,23 @@ def test_sim003_engine_limits_pitch_rate_and_throttle_range(cmd):
     body.step(DT, 0.05, 3.0 * cmd)
     assert abs(body.pitch_rad) <= v.pitch_rate_limit_radps * DT + 1e-12
     assert body.throttle == v.min_throttle
+
+
+@given(bad=st.sampled_from([math.nan, math.inf, -math.inf]), where=st.integers(0, 2))
+def test_sim006_the_truth_kernel_refuses_non_finite_input_and_keeps_its_state(bad, where):
+    """SIM-006: a NaN/Inf step input (or dt <= 0) is a clear error, and the body is untouched."""
+    body = PointMass(Vehicle(), 10_000.0, 100.0)
+    body.step(DT, 0.5, 0.1)
+    before = bytes(ffi.buffer(body.state))
+    args = [DT, 0.5, 0.1]
+    args[where] = bad
+    with pytest.raises(ValueError, match="bad step"):
+        body.step(*args)
+    with pytest.raises(ValueError, match="bad step"):
+        body.step(0.0, 0.5, 0.1)
+    assert bytes(ffi.buffer(body.state)) == before
+    with pytest.raises(ValueError, match="cannot start"):
+        PointMass(Vehicle(), bad, 100.0)
 
 
 @pytest.mark.parametrize("change, message", [

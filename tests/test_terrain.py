@@ -1,14 +1,15 @@
 """TER-001..003: terrain profiles, files and generators."""
 
+import bisect
 import math
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from terrain_helpers import profiles
 
 from ground.sim import terrain as T
-from terrain_helpers import profiles
 
 
 @given(profiles())
@@ -28,6 +29,29 @@ def test_ter001_interpolation_stays_between_neighbours(terrain, x):
     lo = terrain.elevation_m[max(i - 1, 0)]
     hi = terrain.elevation_m[min(i, len(terrain.elevation_m) - 1)]
     assert min(lo, hi) - 1e-9 <= z <= max(lo, hi) + 1e-9
+
+
+def reference_elevation(terrain, x, after=True):
+    """The profile's definition, row by row: the lookup the C kernel must reproduce."""
+    xs, zs = terrain.xs, terrain.zs
+    i = bisect.bisect_right(xs, x) if after else bisect.bisect_left(xs, x)
+    if i == 0:
+        return zs[0]
+    if i == len(xs):
+        return zs[-1]
+    return zs[i - 1] + (zs[i] - zs[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+
+@given(profiles(), st.lists(st.floats(-1e4, 2e5), min_size=1, max_size=40), st.booleans())
+def test_ter001_lookups_in_any_order_are_exactly_the_profile(terrain, downranges, walk):
+    """The kernel's row hint (a ground track moves a row at a time) never changes an answer,
+    whatever order the lookups come in; at a step, `elevation` is after it and
+    `elevation_before` before it."""
+    if walk:
+        downranges = sorted(downranges)
+    for x in downranges + terrain.xs:
+        assert terrain.elevation(x) == reference_elevation(terrain, x)
+        assert terrain.elevation_before(x) == reference_elevation(terrain, x, after=False)
 
 
 def test_ter001_two_rows_at_one_downrange_are_a_vertical_step(tmp_path):

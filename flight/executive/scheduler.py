@@ -40,7 +40,7 @@ class ScheduledTask:
         return (slot - self.offset) % self.divisor == 0
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskStats:
     count: int = 0
     last_us: float = 0.0
@@ -54,7 +54,7 @@ class TaskStats:
         return self.total_us / self.count if self.count else 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class ExecutiveStats:
     slots_run: int = 0
     slots_skipped: int = 0
@@ -132,8 +132,7 @@ class Executive:
             st.count += 1
             st.last_us = elapsed_us
             st.total_us += elapsed_us
-            if elapsed_us > st.max_us:
-                st.max_us = elapsed_us
+            st.max_us = max(st.max_us, elapsed_us)
             if elapsed_us > task.budget_us:
                 st.overruns += 1
                 self.events.emit("TASK_OVERRUN", index, elapsed_us)

@@ -8,6 +8,9 @@ over the step — symplectic for gravity, so a coasting orbit keeps its energy.
 
 Local frame at the vehicle: `up` = r/|r|, `downrange` = the direction of increasing ground-
 track angle. Downrange distance is measured along the datum sphere (radius R) from the start.
+
+The arithmetic is the C truth kernel (c_kernels/truth.c: `sim_body_step`), called once per
+10 ms step of every campaign run; this class is its Python face.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ground._truth import ffi, lib
 from ground.sim.moon import GM_M3PS2, RADIUS_M
 from ground.sim.vehicle import Vehicle
 
@@ -28,101 +32,70 @@ class Local:
 
 
 class PointMass:
-    """Vehicle translation, mass and engine state. `step(dt, throttle_cmd, pitch_cmd)`."""
+    """Vehicle translation, mass and engine state. `step(dt, throttle_cmd, pitch_cmd)`.
+
+    `state` is the kernel's struct (x_m, y_m, vx_mps, vy_mps, propellant_kg, throttle,
+    pitch_rad, thrust_accel_*, the local altitude/downrange/speeds, time_s), for readers on a
+    hot path; the properties below are the same numbers by name."""
 
     def __init__(self, vehicle: Vehicle, altitude_m: float, horizontal_speed_mps: float,
                  vertical_speed_mps: float = 0.0, downrange_m: float = 0.0) -> None:
         self.vehicle = vehicle
-        phi = downrange_m / RADIUS_M
-        r = RADIUS_M + altitude_m
-        up = (math.sin(phi), math.cos(phi))
-        east = (math.cos(phi), -math.sin(phi))
-        self.x = r * up[0]
-        self.y = r * up[1]
-        self.vx = horizontal_speed_mps * east[0] + vertical_speed_mps * up[0]
-        self.vy = horizontal_speed_mps * east[1] + vertical_speed_mps * up[1]
-        self.propellant_kg = vehicle.propellant_kg
-        self.throttle = 0.0  # actual, after lag and limits
-        self.pitch_rad = 0.0  # actual thrust/body tilt from local vertical, + toward downrange
-        self.thrust_accel_up = 0.0  # last step's thrust acceleration in the local frame
-        self.thrust_accel_downrange = 0.0
-        self.time_s = 0.0
-        self._lag_dt = self._lag_gain = 0.0
-        self._at_position()
+        self._v = ffi.new("sim_vehicle *", {
+            "gm_m3ps2": GM_M3PS2, "radius_m": RADIUS_M, "dry_mass_kg": vehicle.dry_mass_kg,
+            "max_thrust_n": vehicle.max_thrust_n, "exhaust_velocity_mps": vehicle.exhaust_velocity_mps,
+            "min_throttle": vehicle.min_throttle, "max_throttle": vehicle.max_throttle,
+            "thrust_lag_s": vehicle.thrust_lag_s, "pitch_rate_limit_radps": vehicle.pitch_rate_limit_radps,
+        })
+        self.state = ffi.new("sim_body *")
+        if lib.sim_body_init(self.state, self._v, vehicle.propellant_kg, altitude_m, horizontal_speed_mps,
+                             vertical_speed_mps, downrange_m) != 0:
+            raise ValueError(f"cannot start {vehicle.name} at altitude {altitude_m} m, speeds "
+                             f"({horizontal_speed_mps}, {vertical_speed_mps}) m/s, downrange {downrange_m} m")
+
+    def step(self, dt: float, throttle_cmd: float, pitch_cmd: float) -> None:
+        if lib.sim_body_step(self.state, self._v, dt, throttle_cmd, pitch_cmd) != 0:
+            raise ValueError(f"bad step: dt {dt} s, throttle {throttle_cmd}, pitch {pitch_cmd} rad")
+
+    def local(self) -> Local:
+        s = self.state
+        return Local(s.altitude_m, s.downrange_m, s.vertical_speed_mps, s.horizontal_speed_mps)
 
     @property
     def mass_kg(self) -> float:
-        return self.vehicle.dry_mass_kg + self.propellant_kg
+        return self.vehicle.dry_mass_kg + self.state.propellant_kg
 
-    def _at_position(self) -> None:
-        """Gravity and the local frame at the current position: one square root per step."""
-        x, y = self.x, self.y
-        r2 = x * x + y * y
-        r = math.sqrt(r2)
-        k = -GM_M3PS2 / (r2 * r)
-        self._gx, self._gy = k * x, k * y
-        self._r, self._ux, self._uy = r, x / r, y / r
+    @property
+    def propellant_kg(self) -> float:
+        return self.state.propellant_kg
 
-    def local(self) -> Local:
-        ux, uy = self._ux, self._uy
-        return Local(
-            altitude_m=self._r - RADIUS_M,
-            downrange_m=RADIUS_M * math.atan2(self.x, self.y),
-            vertical_speed_mps=self.vx * ux + self.vy * uy,
-            horizontal_speed_mps=self.vx * uy - self.vy * ux,
-        )
+    @property
+    def throttle(self) -> float:
+        """Actual, after lag and limits."""
+        return self.state.throttle
 
-    def step(self, dt: float, throttle_cmd: float, pitch_cmd: float) -> None:
-        v = self.vehicle
-        # the engine: a non-zero throttle is held inside [min, max], lags by tau; thrust turns
-        # at most the pitch-rate limit
-        if throttle_cmd <= 0.0 or self.propellant_kg <= 0.0:
-            target = 0.0
-        else:
-            target = min(v.max_throttle, max(v.min_throttle, throttle_cmd))
-        if v.thrust_lag_s > 0.0:
-            if dt != self._lag_dt:  # the first-order lag's factor, once per step size
-                self._lag_dt, self._lag_gain = dt, 1.0 - math.exp(-dt / v.thrust_lag_s)
-            self.throttle += (target - self.throttle) * self._lag_gain
-        else:
-            self.throttle = target
-        if target == 0.0 and self.throttle < 1e-3:
-            self.throttle = 0.0
-        max_step = v.pitch_rate_limit_radps * dt
-        pitch = self.pitch_rad + max(-max_step, min(max_step, pitch_cmd - self.pitch_rad))
-        self.pitch_rad = pitch
-        # thrust and mass flow
-        propellant = self.propellant_kg
-        thrust = self.throttle * v.max_thrust_n if propellant > 0.0 else 0.0
-        mass = v.dry_mass_kg + propellant
-        if thrust > 0.0:
-            burn = thrust / v.exhaust_velocity_mps * dt
-            if burn > propellant:  # the last drops: thrust for the part of the step they last
-                thrust *= propellant / burn
-                burn = propellant
-            self.propellant_kg = propellant = propellant - burn
-            mass = v.dry_mass_kg + propellant + 0.5 * burn  # mid-step mass
-        a = thrust / mass
-        a_up = a * math.cos(pitch)
-        a_dr = -a * math.sin(pitch)
-        self.thrust_accel_up = a_up
-        self.thrust_accel_downrange = a_dr
-        # velocity Verlet, the thrust held over the step
-        ux, uy = self._ux, self._uy
-        half = 0.5 * dt
-        kx = half * (a_up * ux + a_dr * uy)  # downrange unit = (uy, -ux)
-        ky = half * (a_up * uy - a_dr * ux)
-        vx = self.vx + half * self._gx + kx
-        vy = self.vy + half * self._gy + ky
-        self.x += dt * vx
-        self.y += dt * vy
-        self._at_position()
-        self.vx = vx + half * self._gx + kx
-        self.vy = vy + half * self._gy + ky
-        self.time_s += dt
+    @property
+    def pitch_rad(self) -> float:
+        """Actual thrust/body tilt from the local vertical, + toward downrange."""
+        return self.state.pitch_rad
+
+    @property
+    def thrust_accel_up(self) -> float:
+        """The last step's thrust acceleration in the local frame."""
+        return self.state.thrust_accel_up_mps2
+
+    @property
+    def thrust_accel_downrange(self) -> float:
+        return self.state.thrust_accel_downrange_mps2
+
+    @property
+    def time_s(self) -> float:
+        return self.state.time_s
 
     def specific_energy(self) -> float:
-        return 0.5 * (self.vx**2 + self.vy**2) - GM_M3PS2 / math.hypot(self.x, self.y)
+        s = self.state
+        return 0.5 * (s.vx_mps**2 + s.vy_mps**2) - GM_M3PS2 / math.hypot(s.x_m, s.y_m)
 
     def angular_momentum(self) -> float:
-        return self.x * self.vy - self.y * self.vx
+        s = self.state
+        return s.x_m * s.vy_mps - s.y_m * s.vx_mps

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flight.devices.interfaces import ImuSample, RangeSample
+from ground._truth import ffi, lib
 from ground.sim.faults import Fault, Reading
 from ground.sim.moon import RADIUS_M, STANDARD_GRAVITY_MPS2
 from ground.sim.terrain import Terrain
@@ -321,8 +322,10 @@ class ImuModel:
         self.attitude_bias = spec.attitude_bias_sigma_rad * float(rng.standard_normal())
         self.white = spec.noise_density_mps2_per_rthz / math.sqrt(dt_s)
         self.walk = spec.bias_walk_mps2_per_rts * math.sqrt(dt_s)
-        self.limit = spec.saturation_g * STANDARD_GRAVITY_MPS2
-        self.lsb = STANDARD_GRAVITY_MPS2 / spec.lsb_per_g
+        self._spec = ffi.new("sim_imu *", {"limit_mps2": spec.saturation_g * STANDARD_GRAVITY_MPS2,
+                                          "lsb_mps2": STANDARD_GRAVITY_MPS2 / spec.lsb_per_g,
+                                          "attitude_bias_rad": self.attitude_bias})
+        self._out = ffi.new("double[3]")
         self._walk_end = np.zeros(2)  # the random walk (z, x) at the end of the last block
         self._walks = np.zeros((2, 0))  # the random walk of the current block
         self._noise_z: list[float] = []  # walk + white, per sample
@@ -352,20 +355,13 @@ class ImuModel:
 
     def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float) -> ImuSample:
         """Specific force in the local frame -> what the IMU (and the attitude it is rotated
-        with) reports, in the same frame."""
+        with) reports, in the same frame (the C truth kernel's `sim_imu_measure`)."""
         k = self._k
         if k >= len(self._noise_z):
             self._refill()
             k = 0
         self._k = k + 1
-        c, s = math.cos(pitch_rad), math.sin(pitch_rad)
-        fz = f_up * c - f_downrange * s + self.bias_z + self._noise_z[k]  # body z = (-sin p, cos p) in (downrange, up)
-        fx = f_up * s + f_downrange * c + self.bias_x + self._noise_x[k]  # body x = (cos p, sin p)
-        lim, lsb = self.limit, self.lsb
-        mz = round((lim if fz > lim else -lim if fz < -lim else fz) / lsb) * lsb
-        mx = round((lim if fx > lim else -lim if fx < -lim else fx) / lsb) * lsb
-        p = pitch_rad
-        if self.attitude_bias:
-            p += self.attitude_bias
-            c, s = math.cos(p), math.sin(p)
-        return ImuSample(t, mz * c + mx * s, -mz * s + mx * c, p)
+        out = self._out
+        lib.sim_imu_measure(self._spec, f_up, f_downrange, pitch_rad, self.bias_z + self._noise_z[k],
+                            self.bias_x + self._noise_x[k], out)
+        return ImuSample(t, out[0], out[1], out[2])

@@ -8,13 +8,14 @@ elevation is held. Profiles come from a CSV file or from synthetic features.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ground._truth import ffi, lib
 
 CSV_HEADER = ("downrange_m", "elevation_m")
 
@@ -40,31 +41,29 @@ class Terrain:
         same = dx == 0
         if np.any(same[1:] & same[:-1]):
             raise TerrainError(f"{source}: three rows at one downrange (a step needs exactly two)")
-        self.downrange_m = x
-        self.elevation_m = z
-        # plain lists for the scalar lookups on the hot path (bisect beats numpy per call)
+        self.downrange_m = x = np.ascontiguousarray(x)
+        self.elevation_m = z = np.ascontiguousarray(z)
+        # plain lists for the ray caster's walks along the rows
         self.xs: list[float] = x.tolist()
         self.zs: list[float] = z.tolist()
+        # the scalar lookups on the hot path are the C truth kernel's (c_kernels/truth.c), with
+        # a row hint each: along a ground track the next lookup is in the same row or the next
+        self._rows = (ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", z), len(x))
+        self._hint_after = ffi.new("int32_t *")
+        self._hint_before = ffi.new("int32_t *")
 
     def __repr__(self) -> str:
         return f"Terrain({len(self.xs)} rows, {self.xs[0]:g}..{self.xs[-1]:g} m, source={self.source!r})"
 
     def elevation(self, downrange_m: float) -> float:
         """Elevation at one downrange; at a step, the elevation after it."""
-        return self._between(bisect.bisect_right(self.xs, downrange_m), downrange_m)
+        xs, zs, n = self._rows
+        return lib.sim_terrain_elevation(xs, zs, n, downrange_m, 1, self._hint_after)
 
     def elevation_before(self, downrange_m: float) -> float:
         """Elevation just before a downrange; at a step, the elevation before it (for beams looking back)."""
-        return self._between(bisect.bisect_left(self.xs, downrange_m), downrange_m)
-
-    def _between(self, i: int, x: float) -> float:
-        xs, zs = self.xs, self.zs
-        if i == 0:
-            return zs[0]
-        if i == len(xs):
-            return zs[-1]
-        x0, x1 = xs[i - 1], xs[i]
-        return zs[i - 1] + (zs[i] - zs[i - 1]) * (x - x0) / (x1 - x0)
+        xs, zs, n = self._rows
+        return lib.sim_terrain_elevation(xs, zs, n, downrange_m, 0, self._hint_before)
 
     def elevations(self, downrange_m: np.ndarray) -> np.ndarray:
         """Vectorised elevation (after steps), for plots and ray casting."""

@@ -99,8 +99,9 @@ class World:
         if s.altitude_m <= ground:
             self._touch(t, before, s, ground)
             return
-        pitch = body.pitch_rad
-        self.imu.push(self.imu_model.sample(t, body.thrust_accel_up, body.thrust_accel_downrange, pitch))
+        truth = body.state  # the kernel's struct: read directly, once per 10 ms
+        pitch = truth.pitch_rad
+        self.imu.push(self.imu_model.sample(t, truth.thrust_accel_up_mps2, truth.thrust_accel_downrange_mps2, pitch))
         for model, feed in self._rangefinders:
             if model.due(t):
                 sample = model.sample(t, s.altitude_m, s.downrange_m, pitch, s.altitude_m - ground)
