@@ -29,6 +29,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 ESTIMATORS = ("terrain-aware", "m1-baseline", "apollo-gate", "px4-like")
 
 
+def _seed(text: str) -> int:
+    """A noise seed: a whole number >= 0 (numpy's seed sequences take no negatives)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {seed}")
+    return seed
+
+
 def _load_scenario(name: str, terrain_path: str | None):
     from ground.scenarios import ScenarioError, load
     from ground.sim.terrain import TerrainError, from_csv
@@ -153,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)
     p = sub.add_parser("demo", help="fly m1-cliff in SIL with M1's altitude logic and with ours, side by side")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="noise seed (default 0)")
     p.add_argument("--out", default="sim-out/demo", help="output folder (default sim-out/demo)")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("sim", help="fly one scenario in SIL: the flight executive inside the simulator",
@@ -164,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimator", choices=ESTIMATORS, default="terrain-aware",
                    help="altitude-trust policy (m1-baseline also turns off the zero-altitude trap and "
                         "guidance's blind mode, as M1 had neither); default terrain-aware")
-    p.add_argument("--seed", type=int, default=0, help="noise and navigation-error seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="noise and navigation-error seed (default 0)")
     p.add_argument("--terrain", default=None, help="CSV (downrange_m,elevation_m) replacing the scenario's terrain")
     p.add_argument("--out", default=None, help="output folder (default sim-out/SCENARIO-ESTIMATOR-seedN)")
     p.add_argument("--no-plot", action="store_true", help="skip plot.png (faster)")
@@ -172,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=_cmd_scenarios)
     p = sub.add_parser("replay", help="replay the M1 cliff through the altitude filter alone, every policy")
-    p.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    p.add_argument("--seed", type=_seed, default=1, help="noise seed (default 1)")
     p.set_defaults(func=_cmd_replay)
     p = sub.add_parser("fly", help="run the flight executive wired from a TOML config")
     p.add_argument("--config", required=True, help="board configuration (see board/pi/board.toml)")

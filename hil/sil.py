@@ -250,11 +250,12 @@ def summarise(scenario: Scenario, estimator: str, seed: int, world: World, syste
 
 def run_to_dir(scenario: Scenario, out_dir: Path, estimator: str = "terrain-aware", seed: int = 0,
                terrain: Terrain | None = None, plot: bool = True) -> dict[str, Any]:
-    """Fly once and leave summary.json, trace.csv and (unless plot=False) plot.png in out_dir."""
+    """Fly once and leave summary.json, trace.csv and (unless plot=False) plot.png in out_dir.
+    The folder is made first: a path that cannot be written fails before the flight, not after."""
     from ground import report
 
-    result = run(scenario, estimator, seed, terrain)
     out_dir.mkdir(parents=True, exist_ok=True)
+    result = run(scenario, estimator, seed, terrain)
     report.write_summary(out_dir / "summary.json", result.summary)
     report.write_trace(out_dir / "trace.csv", TRACE_COLUMNS, result.trace)
     if plot:

@@ -75,6 +75,12 @@ def test_sil004_bad_input_gets_a_clear_error_and_exit_2(tmp_path):
     assert not (tmp_path / "o").exists()  # nothing half-written
     p = lander("sim", "nominal", "--estimator", "hope")
     assert p.returncode == 2 and "invalid choice" in p.stderr
+    p = lander("sim", "nominal", "--seed", "-1")
+    assert p.returncode == 2 and "--seed: must be >= 0" in p.stderr
+    taken = tmp_path / "a-file"
+    taken.write_text("mine")
+    p = lander("sim", "nominal", "--out", str(taken))
+    assert p.returncode == 2 and f"cannot write {taken}" in p.stderr and taken.read_text() == "mine"
     listed = lander("scenarios")
     assert listed.returncode == 0 and all(name in listed.stdout for name in builtin_names())
 
