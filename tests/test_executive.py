@@ -119,6 +119,11 @@ def test_exe003_bad_tables_are_refused():
         ScheduledTask("x", noop, 10, offset=10)
     with pytest.raises(ValueError, match="duplicate"):
         make([ScheduledTask("x", noop, 1), ScheduledTask("x", noop, 2)])
+    exe, _, _ = make([ScheduledTask("a", noop, 101)])
+    with pytest.raises(ValueError, match="smaller LCM"):  # 101 * 103 slots: too long a table
+        exe.add_task(ScheduledTask("b", noop, 103))
+    exe.run(slots=202)  # ... and the executive is as it was
+    assert [t.name for t in exe.schedule] == ["a"] and exe.task_stats["a"].count == 2
 
 
 def test_exe004_stalled_task_stops_the_watchdog():

@@ -17,6 +17,8 @@ from typing import Protocol
 
 from flight.executive.clock import Clock
 
+MAX_HYPERPERIOD_SLOTS = 10_000  # the slot table's length at most (100 s at 100 Hz)
+
 
 class EventSink(Protocol):
     def emit(self, name: str, *args: float) -> None: ...
@@ -96,24 +98,30 @@ class Executive:
         self.start_ns: int | None = None
         self.stopped = False
         self.last_failure = ""
-        self._table: list[list[tuple[int, ScheduledTask, TaskStats]]] = []
-        self._build_table()
+        self._table = self._slot_table(self.schedule, self.task_stats)
 
     def add_task(self, task: ScheduledTask, index: int | None = None) -> None:
-        """Add a task to the table (before start): at the end, or at `index`."""
+        """Add a task to the table (before start): at the end, or at `index`. A refused task
+        leaves the executive as it was."""
         if task.name in self.task_stats:
             raise ValueError(f"duplicate task name {task.name}")
-        self.schedule.insert(len(self.schedule) if index is None else index, task)
-        self.task_stats[task.name] = TaskStats()
+        where = len(self.schedule) if index is None else index
+        schedule = self.schedule[:where] + [task] + self.schedule[where:]
+        stats = {**self.task_stats, task.name: TaskStats()}
+        self._table = self._slot_table(schedule, stats)  # raises before anything changed
+        self.schedule.insert(where, task)  # in place: others may hold these
+        self.task_stats[task.name] = stats[task.name]
         self.stats.slips.setdefault(task.divisor, 0)
-        self._build_table()
 
-    def _build_table(self) -> None:
+    @staticmethod
+    def _slot_table(schedule: list[ScheduledTask], stats: dict[str, TaskStats]):
         """What runs in each slot of the hyperperiod (the LCM of the divisors), in table
         order: the schedule is periodic, so a slot's work is looked up, not decided."""
-        period = math.lcm(*(t.divisor for t in self.schedule)) if self.schedule else 1
-        self._table = [[(i, t, self.task_stats[t.name]) for i, t in enumerate(self.schedule) if t.due(slot)]
-                       for slot in range(period)]
+        period = math.lcm(*(t.divisor for t in schedule)) if schedule else 1
+        if period > MAX_HYPERPERIOD_SLOTS:
+            raise ValueError(f"the divisors {sorted({t.divisor for t in schedule})} repeat only every "
+                             f"{period} slots (more than {MAX_HYPERPERIOD_SLOTS}); choose divisors with a smaller LCM")
+        return [[(i, t, stats[t.name]) for i, t in enumerate(schedule) if t.due(slot)] for slot in range(period)]
 
     # -- one slot ----------------------------------------------------------------------
     def run_slot(self, slot: int) -> None:
