@@ -15,11 +15,15 @@ TARGETS = {
     "aarch64": ("aarch64-linux-gnu-gcc", ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]),
     "armhf": ("arm-linux-gnueabihf-gcc", ["qemu-arm", "-L", "/usr/arm-linux-gnueabihf"]),
 }
+# the cross C libraries (Debian's libc6-dev-*-cross): without them a cross compiler reads the host's headers
+SYSROOT_HEADERS = {"libc6-dev-arm64-cross": "/usr/aarch64-linux-gnu/include/stdint.h",
+                   "libc6-dev-armhf-cross": "/usr/arm-linux-gnueabihf/include/stdint.h"}
 
 
 def _tools_missing() -> list[str]:
     need = [cc for cc, _ in TARGETS.values()] + [run[0] for _, run in TARGETS.values() if run]
-    return [t for t in need if shutil.which(t) is None]
+    return [t for t in need if shutil.which(t) is None] + [
+        package for package, header in SYSROOT_HEADERS.items() if not Path(header).exists()]
 
 
 def _golden(target: str, tmp_path: Path) -> bytes:
