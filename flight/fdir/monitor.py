@@ -86,10 +86,9 @@ class FdirTask:
         self._check_zero_trap(now, est.height_above_terrain_m)
         s.time_s = now
         # no altimeter has given a good sample lately, while the primary is needed
-        s.altimetry_missing = pessimistic < self.config.expected_below_m.get(PRIMARY_ALTIMETER, math.inf) and all(
-            good is None or now - good[0] > self.config.missing_after_s for good in
-            (self.last_good.get(i) for i in self.sensors)
-        )
+        c = self.config
+        s.altimetry_missing = pessimistic < c.expected_below_m.get(PRIMARY_ALTIMETER, math.inf) and not any(
+            now - good[0] <= c.missing_after_s for good in self.last_good.values())
 
     # -- pieces --------------------------------------------------------------------------
     def _observe(self, o: RangeOutcome) -> None:
