@@ -124,3 +124,13 @@ def test_ter003_bad_specs_are_refused(spec, words):
     with pytest.raises(T.TerrainError, match=words):
         T.synthetic(spec)
     assert math.isfinite(T.flat(3.0).elevation(1e9))
+
+
+def test_ter001_a_terrain_travels_to_a_worker_process_and_back():
+    """Campaign workers get terrains pickled: the rows travel, the lookups still work."""
+    import pickle
+
+    t = T.profile([(0.0, 0.0), (1000.0, 0.0), (1000.0, -5000.0), (2000.0, -5000.0)])
+    back = pickle.loads(pickle.dumps(t))
+    assert back.xs == t.xs and back.zs == t.zs and back.source == t.source
+    assert back.elevation(999.0) == 0.0 and back.elevation(1000.0) == -5000.0 and back.elevation_before(1000.0) == 0.0

@@ -269,7 +269,6 @@ class Rangefinder:
             return None
         return RangeSample(t, measured, reading.sigma_m, reading.valid)
 
-
     def _footprint_on_one_segment(self, altitude_m: float, downrange_m: float, tilt: float, r: float,
                                   half: float) -> bool:
         """True when no terrain row lies under the beam, from the vehicle to its footprint
@@ -307,8 +306,9 @@ class ImuModel:
     """Body axes: z along the thrust, x toward downrange when upright.
 
     The noise is drawn a block at a time with numpy: per axis, the bias random walk (a
-    cumulative sum) plus the white noise, so one sample costs two list lookups. The walk
-    carries over from block to block; a bias jump adds to the turn-on bias.
+    cumulative sum) plus the white noise, so one sample costs two list lookups and one call of
+    the truth kernel (saturation, quantisation, rotation). The walk carries over from block to
+    block; a bias jump adds to the turn-on bias.
     """
 
     BLOCK = 4096
@@ -316,7 +316,6 @@ class ImuModel:
     def __init__(self, spec: ImuSpec, rng: np.random.Generator, dt_s: float) -> None:
         self.spec = spec
         self.rng = rng
-        self.dt = dt_s
         self.bias_z = spec.bias_sigma_mps2 * float(rng.standard_normal())  # turn-on bias + jumps
         self.bias_x = spec.bias_sigma_mps2 * float(rng.standard_normal())
         self.attitude_bias = spec.attitude_bias_sigma_rad * float(rng.standard_normal())

@@ -52,6 +52,9 @@ class Terrain:
         self._hint_after = ffi.new("int32_t *")
         self._hint_before = ffi.new("int32_t *")
 
+    def __reduce__(self):  # to worker processes: the rows, not the kernel's pointers
+        return (Terrain, (self.downrange_m, self.elevation_m, self.source))
+
     def __repr__(self) -> str:
         return f"Terrain({len(self.xs)} rows, {self.xs[0]:g}..{self.xs[-1]:g} m, source={self.source!r})"
 
