@@ -2,7 +2,7 @@
 
 Everything else talks to protocols; only this module chooses implementations (simulated
 or real devices, real-time or lockstep clock, UDP or serial link, which watchdog). The SIL
-runner and `lander fly` both call `build()`.
+runner and `lander-flight` both call `build()`.
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ from ground import filter_demo
 
 
 def lander(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flight.cli", *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_cli001_help_lists_every_subcommand():
     out = lander("--help")
     assert out.returncode == 0
-    for cmd in ("version", "demo", "sim", "scenarios", "replay", "fly"):
+    for cmd in ("version", "demo", "sim", "scenarios", "replay"):
         assert cmd in out.stdout
 
 

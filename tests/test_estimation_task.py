@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
     SHORT_RANGE_ALTIMETER,
-    ImuSample,
+    LocalImuSample,
     RangeSample,
 )
 from flight.devices.simulated import FeedAltimeter, FeedImu
@@ -38,7 +38,7 @@ def coast(altitude, vx, vz, seconds, task_kwargs=None):
     task = EstimationTask(filt, imu, [], horizontal_speed_mps=vx, **(task_kwargs or {}))
     for k in range(int(seconds * 100)):
         body.step(0.01, 0.0, 0.0)
-        imu.push(ImuSample((k + 1) * 0.01, 0.0, 0.0, 0.0))
+        imu.push(LocalImuSample((k + 1) * 0.01, 0.0, 0.0, 0.0))
         task.run(0)
     return body.local(), task
 

@@ -1,4 +1,4 @@
-"""FLY-001: `lander fly` as its own process, commanded and watched over UDP like the ground."""
+"""FLY-001: `lander-flight` as its own process, commanded and watched over UDP like the ground."""
 
 import os
 import signal
@@ -47,7 +47,7 @@ flush_period_s = 0.2
 [commands]
 key_file = "{key}"
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "flight.cli", "fly", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "flight.app", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     received = []
 
@@ -118,7 +118,7 @@ def test_fly003_real_time_flight_steps_the_simulated_world(tmp_path):
     cfg = tmp_path / "b.toml"
     cfg.write_text('[executive]\nclock = "realtime"\n[devices]\naltitude_m = 2000.0\n'
                    '[estimator]\ninitial_altitude_m = 2000.0\n')
-    p = subprocess.run([sys.executable, "-m", "flight.cli", "fly", "--config", str(cfg), "--duration", "2",
+    p = subprocess.run([sys.executable, "-m", "flight.app", "--config", str(cfg), "--duration", "2",
                         "--auto-start"], capture_output=True, text=True, timeout=60, check=False)
     assert p.returncode == 0, p.stderr
     fields = p.stdout.split()

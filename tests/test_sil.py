@@ -20,7 +20,7 @@ WALL = {"wall_time_s", "wall_time_world_s", "sim_speed_x_realtime"}
 
 
 def lander(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "flight.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True, text=True,
                           timeout=300, check=False, cwd=cwd)
 
 

@@ -15,6 +15,26 @@ SHORT_RANGE_ALTIMETER = 1  # <= 180 m, dissimilar
 # Samples are NamedTuples: immutable values, and cheap to build at 100 Hz on the Pi (a frozen
 # dataclass costs about three times as much per instance).
 class ImuSample(NamedTuple):
+    """What a real IMU gives: specific force and angular rate on the body axes, SI units.
+
+    Body axes: z along the thrust axis (the engine pushes +z), x toward downrange when the
+    vehicle is upright, y = z × x (right-handed). Pitch (thrust tilt from the local vertical,
+    + toward downrange) turns body z toward body x: a positive rate about +y.
+    """
+
+    time_s: float  # flight clock at decode
+    accel_x_mps2: float
+    accel_y_mps2: float
+    accel_z_mps2: float
+    gyro_x_radps: float
+    gyro_y_radps: float
+    gyro_z_radps: float
+
+
+class LocalImuSample(NamedTuple):
+    """Transitional: specific force already in the local frame, with the attitude (the
+    simulator's shortcut; replaced by ImuSample and the flight's own attitude)."""
+
     time_s: float
     specific_force_up_mps2: float  # along local vertical, up +
     specific_force_downrange_mps2: float  # along the ground track
@@ -28,6 +48,21 @@ class RangeSample(NamedTuple):
     valid: bool  # the device says the reading is good
 
 
+class LinkHealth:
+    """A driver's own account of its link: counted, never raised. Housekeeping and FDIR read it."""
+
+    __slots__ = ("frames", "bad_frames", "timeouts", "io_errors", "retries", "reopens", "ok")
+
+    def __init__(self) -> None:
+        self.frames = 0  # good frames / transactions
+        self.bad_frames = 0  # garbage, bad checksum, bad length
+        self.timeouts = 0  # an expected reply did not come in time
+        self.io_errors = 0  # OSError / SerialException from the port or bus
+        self.retries = 0  # I2C transactions retried within the budget
+        self.reopens = 0  # the port came back after it disappeared
+        self.ok = True  # the last exchange succeeded within its timeout
+
+
 class DeviceError(NamedTuple):
     """A driver could not produce a sample (timeout, bad frame, bus error)."""
 
@@ -36,7 +71,7 @@ class DeviceError(NamedTuple):
 
 
 class Imu(Protocol):
-    def read(self) -> ImuSample | DeviceError | None: ...
+    def read(self) -> LocalImuSample | DeviceError | None: ...
 
 
 class Altimeter(Protocol):
@@ -46,6 +81,8 @@ class Altimeter(Protocol):
 
 
 class EngineCommand(Protocol):
+    def arm(self, armed: bool) -> None: ...
+
     def command(self, throttle: float, pitch_rad: float) -> None: ...
 
 

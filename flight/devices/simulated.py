@@ -2,7 +2,7 @@
 software reads them out through the same protocols the real drivers implement.
 
 `SimulatedBench` adds a minimal stdlib-only vertical world (lunar gravity, the engine's
-thrust, flat ground) so `lander fly` and the benchmarks run with no simulator attached.
+thrust, flat ground) so `lander-flight` and the benchmarks run with no simulator attached.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
     SHORT_RANGE_ALTIMETER,
     DeviceError,
-    ImuSample,
+    LocalImuSample,
     RangeSample,
 )
 
@@ -36,7 +36,7 @@ class Feed(Generic[S]):
         return self._queue.popleft() if self._queue else None
 
 
-class FeedImu(Feed[ImuSample]):
+class FeedImu(Feed[LocalImuSample]):
     pass
 
 
@@ -51,6 +51,10 @@ class RecordingEngine:
         self.throttle = 0.0
         self.pitch_rad = 0.0
         self.commands = 0
+        self.armed = False
+
+    def arm(self, armed: bool) -> None:
+        self.armed = armed
 
     def command(self, throttle: float, pitch_rad: float) -> None:
         self.throttle = throttle
@@ -114,7 +118,7 @@ class SimulatedBench:
         self.time_s += dt
         self._steps += 1
         noise = self.rng.gauss
-        self.imu.push(ImuSample(self.time_s, a_up + noise(0.0, 0.01), a_x + noise(0.0, 0.01), self.engine.pitch_rad))
+        self.imu.push(LocalImuSample(self.time_s, a_up + noise(0.0, 0.01), a_x + noise(0.0, 0.01), self.engine.pitch_rad))
         if self._steps % 10 == 0:
             sigma = 0.3 + 5e-4 * self.h
             self.primary.push(RangeSample(self.time_s, max(0.0, self.h + noise(0.0, sigma)), sigma, True))

@@ -18,7 +18,7 @@ from flight.devices.interfaces import (
     Altimeter,
     DeviceError,
     Imu,
-    ImuSample,
+    LocalImuSample,
     RangeSample,
 )
 from flight.estimation.altitude_filter import AltitudeFilter, Estimate, Status
@@ -98,7 +98,7 @@ class EstimationTask:
         out.downrange_m = self.downrange_m
         out.pitch_rad = self.pitch_rad
 
-    def _propagate(self, s: ImuSample) -> None:
+    def _propagate(self, s: LocalImuSample) -> None:
         out = self.output
         if self._last_imu_time is None:
             self._last_imu_time = s.time_s

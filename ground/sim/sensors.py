@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flight.devices.interfaces import ImuSample, RangeSample
+from flight.devices.interfaces import LocalImuSample, RangeSample
 from ground._truth import ffi, lib
 from ground.sim.faults import Fault, Reading
 from ground.sim.moon import RADIUS_M, STANDARD_GRAVITY_MPS2
@@ -352,7 +352,7 @@ class ImuModel:
         self.bias_z += up_mps2
         self.bias_x += downrange_mps2
 
-    def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float) -> ImuSample:
+    def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float) -> LocalImuSample:
         """Specific force in the local frame -> what the IMU (and the attitude it is rotated
         with) reports, in the same frame (the C truth kernel's `sim_imu_measure`)."""
         k = self._k
@@ -363,4 +363,4 @@ class ImuModel:
         out = self._out
         lib.sim_imu_measure(self._spec, f_up, f_downrange, pitch_rad, self.bias_z + self._noise_z[k],
                             self.bias_x + self._noise_x[k], out)
-        return ImuSample(t, out[0], out[1], out[2])
+        return LocalImuSample(t, out[0], out[1], out[2])
