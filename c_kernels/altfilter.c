@@ -134,9 +134,17 @@ int32_t alt_init(alt_filter *f, const alt_config *cfg, const double x0[N], const
     return 0;
 }
 
+static int model_inputs_ok(const alt_filter *f, double dt, double force, double vx);
+
 static int predict_inputs_ok(const alt_filter *f, double dt, double force, double vx)
 {
-    return finite(dt) && dt > 0.0 && dt <= f->cfg.max_dt_s && finite(force) &&
+    return dt <= f->cfg.max_dt_s && model_inputs_ok(f, dt, force, vx);
+}
+
+/* dt > 0 with no upper bound of its own (the callers bound it), the rest as for predict. */
+static int model_inputs_ok(const alt_filter *f, double dt, double force, double vx)
+{
+    return finite(dt) && dt > 0.0 && finite(force) &&
            fabs(force) <= MAX_ABS_FORCE_MPS2 && finite(vx) && vx >= 0.0 &&
            vx <= MAX_HORIZONTAL_SPEED_MPS && f->x[H_] + f->cfg.body_radius_m > 0.0;
 }
@@ -300,6 +308,24 @@ int32_t alt_predict(alt_filter *f, double dt, double force, double vx)
         return ALT_INVALID_INPUT;
     }
     do_predict(f, dt, force, vx);
+    return 0;
+}
+
+int32_t alt_predict_gap(alt_filter *f, double dt, double force, double vx, double accel_sigma_mps2)
+{
+    if (f == NULL || !model_inputs_ok(f, dt, force, vx) || dt > ALT_MAX_GAP_S ||
+        !finite(accel_sigma_mps2) || accel_sigma_mps2 < 0.0 || accel_sigma_mps2 > MAX_ABS_FORCE_MPS2) {
+        return ALT_INVALID_INPUT;
+    }
+    do_predict(f, dt, force, vx);
+    /* the force held over the gap was wrong by an unknown constant: G s^2 G^T, G = [dt^2/2, dt] */
+    const double gh = 0.5 * dt * dt, gv = dt, s2 = accel_sigma_mps2 * accel_sigma_mps2;
+    double *P = f->P;
+    P[IDX(H_, H_)] += s2 * gh * gh;
+    P[IDX(H_, V_)] += s2 * gh * gv;
+    P[IDX(V_, H_)] += s2 * gh * gv;
+    P[IDX(V_, V_)] += s2 * gv * gv;
+    bound_covariance(&f->cfg, P);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #define ALT_NX 4
 #define ALT_MAX_SENSORS 4
 #define ALT_MAX_CANDIDATES 8
+#define ALT_MAX_GAP_S 3600 /* alt_predict_gap: the longest gap it bridges, s */
 
 /* Altitude-trust policies, selectable so campaigns compare like with like. */
 enum alt_policy {
@@ -104,6 +105,13 @@ int32_t alt_process_model(const alt_filter *f, double dt_s, double vertical_spec
 /* Propagate with the IMU's vertical specific force (up +, includes the bias). */
 int32_t alt_predict(alt_filter *f, double dt_s, double vertical_specific_force_mps2,
                     double horizontal_speed_mps);
+
+/* Bridge an IMU gap of dt_s (0 < dt_s <= ALT_MAX_GAP_S): propagate as alt_predict would with the
+ * specific force held over the gap, and add the covariance of an unknown constant error of
+ * accel_sigma_mps2 (1-sigma) in that force: G s^2 G^T with G = [dt^2/2, dt, 0, 0].
+ * ALT_INVALID_INPUT (nothing changed) on a bad input. */
+int32_t alt_predict_gap(alt_filter *f, double dt_s, double vertical_specific_force_mps2,
+                        double horizontal_speed_mps, double accel_sigma_mps2);
 
 /* Fuse one range: measurement h - t = range_m * cos_tilt, sigma_m the range's 1-sigma. */
 int32_t alt_update_range(alt_filter *f, double range_m, double cos_tilt, double sigma_m,

@@ -150,21 +150,17 @@ double sim_terrain_elevation(const double *xs, const double *zs, int32_t n, doub
     return zs[i - 1] + (zs[i] - zs[i - 1]) * (x - x0) / (x1 - x0);
 }
 
+static double quantise(double value, double limit, double lsb) {
+    return nearbyint(fmax(-limit, fmin(limit, value)) / lsb) * lsb; /* round half to even (the default mode) */
+}
+
 void sim_imu_measure(const sim_imu *imu, double f_up_mps2, double f_downrange_mps2, double pitch_rad,
-                     double error_z_mps2, double error_x_mps2, double out[3]) {
+                     double error_z_mps2, double error_x_mps2, double gyro_y_radps, double gyro_error_radps,
+                     double out[3]) {
     double c = cos(pitch_rad), s = sin(pitch_rad);
     double fz = f_up_mps2 * c - f_downrange_mps2 * s + error_z_mps2; /* body z = (-sin p, cos p) in (downrange, up) */
     double fx = f_up_mps2 * s + f_downrange_mps2 * c + error_x_mps2; /* body x = (cos p, sin p) */
-    double lim = imu->limit_mps2, lsb = imu->lsb_mps2;
-    double mz = nearbyint(fmax(-lim, fmin(lim, fz)) / lsb) * lsb; /* round half to even (the default mode) */
-    double mx = nearbyint(fmax(-lim, fmin(lim, fx)) / lsb) * lsb;
-    double p = pitch_rad;
-    if (imu->attitude_bias_rad != 0.0) {
-        p += imu->attitude_bias_rad;
-        c = cos(p);
-        s = sin(p);
-    }
-    out[0] = mz * c + mx * s;
-    out[1] = -mz * s + mx * c;
-    out[2] = p;
+    out[0] = quantise(fx, imu->limit_mps2, imu->lsb_mps2);
+    out[1] = quantise(fz, imu->limit_mps2, imu->lsb_mps2);
+    out[2] = quantise(gyro_y_radps + gyro_error_radps, imu->gyro_limit_radps, imu->gyro_lsb_radps);
 }

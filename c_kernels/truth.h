@@ -9,8 +9,8 @@
  *   thrust pitch at most the rate limit; mass flow = thrust / exhaust velocity; no thrust once
  *   the propellant is gone. Integration: velocity Verlet with the thrust held over the step.
  * - sim_terrain_elevation: a piecewise-linear profile, two rows at one downrange = a step.
- * - sim_imu_measure: specific force on two body axes, saturated and quantised, rotated back to
- *   the local frame with the (possibly misknown) attitude.
+ * - sim_imu_measure: specific force on two body axes and the pitch-axis rate, saturated and
+ *   quantised, as the IMU reports them (the flight turns them into attitude and local axes).
  *
  * See ground/sim/README.md for the model and its requirements.
  */
@@ -36,7 +36,7 @@ typedef struct {
     double x_m, y_m, vx_mps, vy_mps;
     double propellant_kg;
     double throttle;                   /* actual, after lag and limits */
-    double pitch_rad;                  /* thrust tilt from the local vertical, + toward downrange */
+    double pitch_rad;                  /* thrust tilt from the local vertical, + up-range (the boresight looks ahead) */
     double time_s;
     /* outputs of the last step */
     double thrust_accel_up_mps2;       /* thrust acceleration in the local frame */
@@ -69,14 +69,20 @@ double sim_terrain_elevation(const double *xs, const double *zs, int32_t n, doub
                              int32_t *hint);
 
 typedef struct {
-    double limit_mps2;         /* saturation, each axis */
-    double lsb_mps2;           /* quantisation step */
-    double attitude_bias_rad;  /* attitude knowledge error used to rotate back */
+    double limit_mps2;         /* accelerometer saturation, each axis */
+    double lsb_mps2;           /* accelerometer quantisation step */
+    double gyro_limit_radps;   /* gyro saturation */
+    double gyro_lsb_radps;     /* gyro quantisation step */
 } sim_imu;
 
-/* out[0], out[1]: specific force up and downrange as the IMU reports it; out[2]: the pitch
- * it is rotated with. error_z/error_x: bias + noise on the body axes (z along the thrust). */
+/* What a body-mounted IMU reports, in its own axes (z along the thrust, x toward downrange
+ * when upright; pitch = the thrust axis's tilt from the local vertical, + up-range, so body
+ * z = (-sin p, cos p) and body x = (cos p, sin p) in (downrange, up)):
+ * out[0] = specific force on x, out[1] = on z, out[2] = angular rate about y. Each is the true
+ * value plus its error (bias + noise), saturated and quantised (round half to even).
+ * gyro_y_radps: the true inertial rate about y (the rate the world turned the body through). */
 void sim_imu_measure(const sim_imu *imu, double f_up_mps2, double f_downrange_mps2, double pitch_rad,
-                     double error_z_mps2, double error_x_mps2, double out[3]);
+                     double error_z_mps2, double error_x_mps2, double gyro_y_radps, double gyro_error_radps,
+                     double out[3]);
 
 #endif

@@ -22,7 +22,7 @@ from flight.devices.interfaces import (
 from flight.devices.simulated import SimulatedBench
 from flight.estimation.altitude_filter import AltitudeFilter, Policy
 from flight.estimation.task import EstimationTask
-from flight.executive.clock import Clock, LockstepClock, MonotonicClock
+from flight.executive.clock import Clock, FlightTime, LockstepClock, MonotonicClock
 from flight.executive.health import (
     HealthMonitor,
     LinuxWatchdog,
@@ -154,8 +154,6 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
                               **est_cfg.get("parameters", {}))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[estimator]: {exc}") from None
-    estimation = EstimationTask(filt, devices.imu, devices.altimeters,
-                                horizontal_speed_mps=float(est_cfg.get("horizontal_speed_mps", 0.0)))
 
     encoder = TelemetryEncoder()
     log_cfg = _section(config, "log", {"path", "flush_period_s", "fsync"})
@@ -165,8 +163,10 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     link = _build_link(_section(config, "link", {"kind", "bind_host", "bind_port", "remote_host", "remote_port",
                                                  "device", "baudrate"}))
     downlink = Downlink(link, log)
-    time_s = lambda: estimation.output.time_s
+    time_s = FlightTime(clock)
     events = EventService(encoder, downlink, time_s)
+    estimation = EstimationTask(filt, devices.imu, devices.altimeters, time_s, events,
+                                horizontal_speed_mps=float(est_cfg.get("horizontal_speed_mps", 0.0)))
 
     fdir_config = _dataclass_overrides(FdirConfig, config, "fdir")
     guidance_config = _dataclass_overrides(GuidanceConfig, config, "guidance")
@@ -175,7 +175,7 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
         guidance_config.blind_mode = False  # guidance believes the estimate whatever FDIR says
         guidance_config.pessimism_sigma = 0.0  # ... and flies its mean, not a pessimistic bound
     # guidance is bound below; FDIR only asks once the executive runs
-    fdir = FdirTask(estimation, events, fdir_config, touched_down=lambda: guidance.touched_down())
+    fdir = FdirTask(estimation, events, time_s, fdir_config, touched_down=lambda: guidance.touched_down())
     guidance = GuidanceTask(estimation, fdir, devices.engine, events, guidance_config, devices.contact,
                             period_s=DEFAULT_SCHEDULE["guidance"][0] / tick_hz)
 
@@ -203,7 +203,7 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
 
     schedule_cfg = _section(config, "schedule", set(DEFAULT_SCHEDULE))
     executive = Executive(clock, tick_hz, [], events, int(exe_cfg.get("max_behind_slots", 10)),
-                          int(exe_cfg.get("max_slots_per_wake", 3)))
+                          int(exe_cfg.get("max_slots_per_wake", 3)), flight_time=time_s)
     health = HealthMonitor(executive, watchdog)
     runs: dict[str, Callable[[int], None]] = {
         "estimation": estimation.run, "fdir": fdir.run, "guidance": guidance.run, "commands": commands.run,

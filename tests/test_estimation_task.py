@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
     SHORT_RANGE_ALTIMETER,
-    LocalImuSample,
+    ImuSample,
     RangeSample,
 )
 from flight.devices.simulated import FeedAltimeter, FeedImu
@@ -26,8 +26,21 @@ from ground.sim.vehicle import Vehicle
 
 
 class Events:
-    def emit(self, *_):
-        pass
+    def __init__(self):
+        self.emitted = []
+
+    def emit(self, name, *args):
+        self.emitted.append((name, args))
+
+
+class Clock:
+    """The executive's flight time, moved by the test."""
+
+    def __init__(self, t=0.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
 
 
 def coast(altitude, vx, vz, seconds, task_kwargs=None):
@@ -35,10 +48,13 @@ def coast(altitude, vx, vz, seconds, task_kwargs=None):
     body = PointMass(Vehicle(), altitude, vx, vz)
     imu = FeedImu()
     filt = AltitudeFilter("terrain-aware", x0=(altitude, vz, 0.0, 0.0), var0=(1.0, 0.01, 1e-8, 1.0))
-    task = EstimationTask(filt, imu, [], horizontal_speed_mps=vx, **(task_kwargs or {}))
+    clock = Clock()
+    task = EstimationTask(filt, imu, [], clock, Events(), horizontal_speed_mps=vx, **(task_kwargs or {}))
+    task.run(0)
     for k in range(int(seconds * 100)):
         body.step(0.01, 0.0, 0.0)
-        imu.push(LocalImuSample((k + 1) * 0.01, 0.0, 0.0, 0.0))
+        clock.t = (k + 1) * 0.01
+        imu.push(ImuSample(clock.t, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
         task.run(0)
     return body.local(), task
 
@@ -69,8 +85,8 @@ def test_est003_tilted_ranges_over_a_curved_moon_measure_the_height(tilt, hat):
     sigma = 0.3 + 5e-4 * r
     filt = AltitudeFilter("terrain-aware", x0=(hat, 0.0, 0.0, 0.0), var0=(1.0, 0.01, 1e-8, 1e-4))
     alt = FeedAltimeter(PRIMARY_ALTIMETER)
-    task = EstimationTask(filt, FeedImu(), [alt])
-    task.pitch_rad = tilt
+    task = EstimationTask(filt, FeedImu(), [alt], Clock(), Events())
+    task.attitude.handover(tilt, 0.0)
     task.output.estimate = filt.estimate()
     alt.push(RangeSample(0.0, r, sigma, True))
     task.run(0)
@@ -84,8 +100,9 @@ def test_est004_near_the_ground_the_short_range_altimeter_has_the_authority():
     primary is not fused, and FDIR takes that as no verdict (not a fault)."""
     filt = AltitudeFilter("terrain-aware", x0=(100.0, -1.0, 0.0, 0.0), var0=(4.0, 0.01, 1e-8, 4.0))
     primary, short = FeedAltimeter(PRIMARY_ALTIMETER), FeedAltimeter(SHORT_RANGE_ALTIMETER)
-    task = EstimationTask(filt, FeedImu(), [primary, short])
-    fdir = FdirTask(task, Events())
+    clock = Clock()
+    task = EstimationTask(filt, FeedImu(), [primary, short], clock, Events())
+    fdir = FdirTask(task, Events(), clock)
     task.output.estimate = filt.estimate()
     primary.push(RangeSample(0.0, 160.0, 0.35, True))  # a km-class unit 60 m off
     short.push(RangeSample(0.0, 100.0, 0.55, True))
@@ -97,14 +114,14 @@ def test_est004_near_the_ground_the_short_range_altimeter_has_the_authority():
     assert filt.height_above_terrain_m == pytest.approx(100.0, abs=1.0)
     assert fdir.sensors[PRIMARY_ALTIMETER].bad_run == 0
     primary.push(RangeSample(0.5, 100.2, 0.35, True))  # short-range silent for 0.5 s: primary fused again
-    task.run(0)
+    task.run(0)  # (the IMU's state is current: the test's clock has not moved)
     assert task.drain_outcomes()[0].fused
 
 
 def test_est004_alone_the_primary_is_always_fused():
     filt = AltitudeFilter("terrain-aware", x0=(100.0, -1.0, 0.0, 0.0))
     primary = FeedAltimeter(PRIMARY_ALTIMETER)
-    task = EstimationTask(filt, FeedImu(), [primary])
+    task = EstimationTask(filt, FeedImu(), [primary], Clock(), Events())
     for k in range(5):
         primary.push(RangeSample(0.1 * k, 100.0 + k * 1e-2, 0.35, True))
     task.run(0)

@@ -52,14 +52,23 @@ class FakeFilter:
         self.reopened.append(sensor_id)
 
 
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
 def rig(hat=2000.0, sigma=5.0, touched=lambda: False, **cfg):
-    est = EstimationTask(AltitudeFilter(), FeedImu(), [FeedAltimeter(PRIMARY_ALTIMETER), FeedAltimeter(SHORT_RANGE_ALTIMETER)])
+    clock, events = Clock(), Events()
+    est = EstimationTask(AltitudeFilter(), FeedImu(), [FeedAltimeter(PRIMARY_ALTIMETER), FeedAltimeter(SHORT_RANGE_ALTIMETER)],
+                         clock, events)
     est.filter = FakeFilter()
-    events = Events()
-    fdir = FdirTask(est, events, FdirConfig(**cfg), touched_down=touched)
+    fdir = FdirTask(est, events, clock, FdirConfig(**cfg), touched_down=touched)
 
     def at(t, hat_=hat, sigma_=sigma, v=-1.0):
-        est.output.time_s = t
+        clock.t = est.output.imu_last_s = t  # the IMU is talking
         est.output.estimate = Estimate(hat_, v, 0.0, 0.0, hat_, sigma_, t)
         fdir.run(0)
 
@@ -153,9 +162,10 @@ def test_gdn002_approach_never_faster_than_its_pessimistic_profile(nav):
 
 
 def guidance_rig():
-    est = EstimationTask(AltitudeFilter(), FeedImu(), [FeedAltimeter(0)])
+    clock = Clock()
+    est = EstimationTask(AltitudeFilter(), FeedImu(), [FeedAltimeter(0)], clock, Events())
     est.output.estimate = Estimate(500.0, -10.0, 0.0, 0.0, 500.0, 2.0, 0.0)
-    fdir = FdirTask(est, Events())
+    fdir = FdirTask(est, Events(), clock)
     engine = RecordingEngine()
     events = Events()
     return est, GuidanceTask(est, fdir, engine, events), engine, events

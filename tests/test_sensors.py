@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from terrain_helpers import profiles
 
+from flight.estimation.attitude import Attitude
 from ground.sim import faults as F
 from ground.sim import terrain as T
 from ground.sim.moon import RADIUS_M, STANDARD_GRAVITY_MPS2
@@ -164,25 +165,36 @@ def test_sns004_bad_fault_tables_are_refused(table, words):
 
 
 def test_sns005_imu_noise_saturation_and_quantisation():
-    spec = ImuSpec(bias_sigma_mps2=0.0, bias_walk_mps2_per_rts=0.0)
+    spec = ImuSpec(bias_sigma_mps2=0.0, bias_walk_mps2_per_rts=0.0, gyro_bias_sigma_radps=0.0,
+                   gyro_bias_walk_radps_per_rts=0.0)
     imu = ImuModel(spec, np.random.default_rng(1), 0.01)
     lsb = STANDARD_GRAVITY_MPS2 / 2048.0
-    ups = np.array([imu.sample(0.0, 3.0, 0.0, 0.0).specific_force_up_mps2 for _ in range(5000)])
+    gyro_lsb = math.radians(1.0 / 16.4)
+    samples = [imu.sample(0.0, 3.0, 0.0, 0.0, 0.02) for _ in range(5000)]
+    ups = np.array([s.accel_z_mps2 for s in samples])  # upright: body z is up
     assert np.allclose(np.round(ups / lsb), ups / lsb)
     assert np.mean(ups) == pytest.approx(3.0, abs=5e-4)
     assert np.std(ups) == pytest.approx(math.hypot(7e-4 / math.sqrt(0.01), lsb / math.sqrt(12)), rel=0.1)
-    hard = imu.sample(0.0, 500.0, 0.0, 0.0)  # touchdown shock: 51 g
-    assert hard.specific_force_up_mps2 == pytest.approx(16 * STANDARD_GRAVITY_MPS2, abs=lsb)
+    rates = np.array([s.gyro_y_radps for s in samples])
+    assert np.allclose(np.round(rates / gyro_lsb), rates / gyro_lsb)
+    assert np.mean(rates) == pytest.approx(0.02, abs=2e-5)
+    assert np.std(rates) == pytest.approx(math.hypot(4.9e-5 / math.sqrt(0.01), gyro_lsb / math.sqrt(12)), rel=0.1)
+    hard = imu.sample(0.0, 500.0, 0.0, 0.0, 100.0)  # touchdown shock: 51 g, and a 5,700 dps spin
+    assert hard.accel_z_mps2 == pytest.approx(16 * STANDARD_GRAVITY_MPS2, abs=lsb)
+    assert hard.gyro_y_radps == pytest.approx(math.radians(2000.0), abs=gyro_lsb)
+    assert (hard.accel_y_mps2, hard.gyro_x_radps, hard.gyro_z_radps) == (0.0, 0.0, 0.0)  # the world is 2-D
 
 
 @given(pitch=st.floats(-1.6, 1.6), up=st.floats(-20, 20), down=st.floats(-20, 20))
-def test_sns005_body_axes_round_trip_to_the_local_frame(pitch, up, down):
+def test_sns005_body_axes_turn_back_to_the_local_frame_with_the_flights_attitude(pitch, up, down):
+    """The simulator's body axes (C truth kernel) and the flight's rotation back to the local
+    frame (flight/estimation/attitude.py) are two implementations of one convention."""
     spec = ImuSpec(noise_density_mps2_per_rthz=0.0, bias_sigma_mps2=0.0, bias_walk_mps2_per_rts=0.0)
-    s = ImuModel(spec, np.random.default_rng(0), 0.01).sample(0.0, up, down, pitch)
+    s = ImuModel(spec, np.random.default_rng(0), 0.01).sample(0.0, up, down, pitch, 0.0)
     lsb = STANDARD_GRAVITY_MPS2 / 2048.0
-    assert s.specific_force_up_mps2 == pytest.approx(up, abs=lsb)
-    assert s.specific_force_downrange_mps2 == pytest.approx(down, abs=lsb)
-    assert s.pitch_rad == pitch
+    f_up, f_down = Attitude(pitch, 0.0).to_local(s.accel_x_mps2, s.accel_z_mps2)
+    assert f_up == pytest.approx(up, abs=lsb)
+    assert f_down == pytest.approx(down, abs=lsb)
 
 
 def test_sns005_imu_bias_walks_at_its_instability_and_jumps_by_what_the_fault_says():
@@ -192,14 +204,14 @@ def test_sns005_imu_bias_walks_at_its_instability_and_jumps_by_what_the_fault_sa
     for seed in range(300):
         imu = ImuModel(spec, np.random.default_rng(seed), 0.01)
         for _ in range(1000):  # 10 s
-            s = imu.sample(0.0, 1.62, 0.0, 0.0)
+            s = imu.sample(0.0, 1.62, 0.0, 0.0, 0.0)
         bias_up = imu.bias_mps2[0]
-        assert s.specific_force_up_mps2 == pytest.approx(1.62 + bias_up, abs=lsb / 2 + 1e-12)
+        assert s.accel_z_mps2 == pytest.approx(1.62 + bias_up, abs=lsb / 2 + 1e-12)
         finals.append(bias_up)
     assert np.std(finals) == pytest.approx(0.1 * math.sqrt(10.0), rel=0.15)  # sigma * sqrt(t)
     calm = ImuSpec(bias_sigma_mps2=0.0, bias_walk_mps2_per_rts=0.0)
     a, b = ImuModel(calm, np.random.default_rng(7), 0.01), ImuModel(calm, np.random.default_rng(7), 0.01)
     b.jump_bias(0.05, 0.0)
-    diffs = [b.sample(0.0, 1.62, 0.0, 0.0).specific_force_up_mps2 - a.sample(0.0, 1.62, 0.0, 0.0).specific_force_up_mps2
+    diffs = [b.sample(0.0, 1.62, 0.0, 0.0, 0.0).accel_z_mps2 - a.sample(0.0, 1.62, 0.0, 0.0, 0.0).accel_z_mps2
              for _ in range(500)]
     assert np.mean(diffs) == pytest.approx(0.05, abs=lsb / 4) and max(abs(d - 0.05) for d in diffs) <= lsb

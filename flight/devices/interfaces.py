@@ -18,8 +18,10 @@ class ImuSample(NamedTuple):
     """What a real IMU gives: specific force and angular rate on the body axes, SI units.
 
     Body axes: z along the thrust axis (the engine pushes +z), x toward downrange when the
-    vehicle is upright, y = z × x (right-handed). Pitch (thrust tilt from the local vertical,
-    + toward downrange) turns body z toward body x: a positive rate about +y.
+    vehicle is upright, y = z × x (right-handed). Pitch θ (the flight's attitude, see
+    flight/estimation/attitude.py) is the thrust axis's tilt from the local vertical, positive
+    up-range (braking), so the rangefinders, looking along −z, see ahead: body z = (−sin θ, cos θ)
+    in (downrange, up), and a positive rate about +y lowers θ.
     """
 
     time_s: float  # flight clock at decode
@@ -29,16 +31,6 @@ class ImuSample(NamedTuple):
     gyro_x_radps: float
     gyro_y_radps: float
     gyro_z_radps: float
-
-
-class LocalImuSample(NamedTuple):
-    """Transitional: specific force already in the local frame, with the attitude (the
-    simulator's shortcut; replaced by ImuSample and the flight's own attitude)."""
-
-    time_s: float
-    specific_force_up_mps2: float  # along local vertical, up +
-    specific_force_downrange_mps2: float  # along the ground track
-    pitch_rad: float  # thrust/boresight tilt from vertical, + toward downrange
 
 
 class RangeSample(NamedTuple):
@@ -71,7 +63,7 @@ class DeviceError(NamedTuple):
 
 
 class Imu(Protocol):
-    def read(self) -> LocalImuSample | DeviceError | None: ...
+    def read(self) -> ImuSample | DeviceError | None: ...
 
 
 class Altimeter(Protocol):

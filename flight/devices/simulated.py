@@ -16,7 +16,7 @@ from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
     SHORT_RANGE_ALTIMETER,
     DeviceError,
-    LocalImuSample,
+    ImuSample,
     RangeSample,
 )
 
@@ -36,7 +36,7 @@ class Feed(Generic[S]):
         return self._queue.popleft() if self._queue else None
 
 
-class FeedImu(Feed[LocalImuSample]):
+class FeedImu(Feed[ImuSample]):
     pass
 
 
@@ -94,6 +94,7 @@ class SimulatedBench:
         self.contact = FixedContact()
         self.time_s = 0.0
         self._steps = 0
+        self._pitch = 0.0
         self.touchdown_speed_mps: float | None = None
 
     def advance_to(self, t_ns: int) -> None:
@@ -118,7 +119,14 @@ class SimulatedBench:
         self.time_s += dt
         self._steps += 1
         noise = self.rng.gauss
-        self.imu.push(LocalImuSample(self.time_s, a_up + noise(0.0, 0.01), a_x + noise(0.0, 0.01), self.engine.pitch_rad))
+        # a flat world: the body's attitude is the commanded pitch; a positive rate about body y
+        # lowers the pitch (flight/devices/interfaces.py)
+        pitch = self.engine.pitch_rad
+        rate = -(pitch - self._pitch) / dt
+        self._pitch = pitch
+        f_z = thrust / self.mass_kg if self.h > 0.0 else max(thrust / self.mass_kg, self.g)  # the legs carry it
+        self.imu.push(ImuSample(self.time_s, noise(0.0, 0.01), 0.0, f_z + noise(0.0, 0.01),
+                                0.0, rate + noise(0.0, 1e-4), 0.0))
         if self._steps % 10 == 0:
             sigma = 0.3 + 5e-4 * self.h
             self.primary.push(RangeSample(self.time_s, max(0.0, self.h + noise(0.0, sigma)), sigma, True))

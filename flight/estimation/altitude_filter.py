@@ -13,6 +13,7 @@ from flight._altfilter import ffi, lib
 
 NX = lib.ALT_NX
 MAX_SENSORS = lib.ALT_MAX_SENSORS
+MAX_GAP_S = float(lib.ALT_MAX_GAP_S)
 
 
 class Policy(IntEnum):
@@ -117,6 +118,13 @@ class AltitudeFilter:
     def predict(self, dt_s: float, vertical_specific_force_mps2: float, horizontal_speed_mps: float) -> bool:
         """Propagate; False (and nothing changed) on invalid input."""
         return lib.alt_predict(self._f, dt_s, vertical_specific_force_mps2, horizontal_speed_mps) == 0
+
+    def predict_gap(self, dt_s: float, vertical_specific_force_mps2: float, horizontal_speed_mps: float,
+                    accel_sigma_mps2: float) -> bool:
+        """Bridge an IMU gap of dt_s (up to MAX_GAP_S) with the force held over it and an unknown
+        constant error of accel_sigma_mps2 in it; False (and nothing changed) on invalid input."""
+        return lib.alt_predict_gap(self._f, dt_s, vertical_specific_force_mps2, horizontal_speed_mps,
+                                   accel_sigma_mps2) == 0
 
     def update_range(self, range_m: float, cos_tilt: float, sigma_m: float, sensor_id: int = 0) -> Status:
         return Status(lib.alt_update_range(self._f, range_m, cos_tilt, sigma_m, sensor_id))

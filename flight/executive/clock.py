@@ -17,6 +17,29 @@ class Clock(Protocol):
     def sleep_until(self, deadline_ns: int) -> None: ...
 
 
+class FlightTime:
+    """The flight's one time base: seconds since the executive started.
+
+    `slot_s` (also what calling the object returns) is the time of the slot being run: FDIR,
+    events, throttling and every timeout use it, so a slot's logic sees one consistent time and
+    a lockstep run is deterministic. `now_s()` reads the clock itself: what drivers stamp
+    samples with at decode. Before the executive starts, time counts from this object's birth.
+    """
+
+    __slots__ = ("clock", "start_ns", "slot_s")
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.start_ns = clock.now_ns()
+        self.slot_s = 0.0
+
+    def __call__(self) -> float:
+        return self.slot_s
+
+    def now_s(self) -> float:
+        return (self.clock.now_ns() - self.start_ns) / 1e9
+
+
 class MonotonicClock:
     """time.monotonic_ns with a sleep that ends in a short spin for sub-100 us accuracy."""
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from flight.executive.clock import Clock
+from flight.executive.clock import Clock, FlightTime
 
 MAX_HYPERPERIOD_SLOTS = 10_000  # the slot table's length at most (100 s at 100 Hz)
 
@@ -79,6 +79,7 @@ class Executive:
         max_behind_slots: int = 10,
         max_slots_per_wake: int = 3,
         timer: Callable[[], int] = time.perf_counter_ns,
+        flight_time: FlightTime | None = None,
     ) -> None:
         names = [t.name for t in schedule]
         if len(set(names)) != len(names):
@@ -92,6 +93,7 @@ class Executive:
         self.max_behind_slots = max_behind_slots
         self.max_slots_per_wake = max_slots_per_wake
         self.timer = timer
+        self.time = flight_time or FlightTime(clock)
         self.task_stats = {t.name: TaskStats() for t in schedule}
         self.stats = ExecutiveStats(slips={d: 0 for d in sorted({t.divisor for t in schedule})})
         self.next_slot = 0
@@ -126,6 +128,7 @@ class Executive:
     # -- one slot ----------------------------------------------------------------------
     def run_slot(self, slot: int) -> None:
         deadline = self.slot_deadline(slot)
+        self.time.slot_s = slot * self.period_ns / 1e9  # exact integer / 1e9: the nearest double
         timer = self.timer
         for index, task, st in self._table[slot % len(self._table)]:
             t0 = timer()
@@ -151,7 +154,7 @@ class Executive:
 
     # -- the loop ----------------------------------------------------------------------
     def start(self) -> None:
-        self.start_ns = self.clock.now_ns()
+        self.start_ns = self.time.start_ns = self.clock.now_ns()
         self.next_slot = 0
 
     def wake(self) -> None:

@@ -5,7 +5,12 @@ for the faults that lost landers.
   be talking is silent (the M2 late rangefinder, the IM-1 dead one);
 - a cross-check of the two altimeters when both are valid (dissimilar sensors disagreeing);
 - the M1 trap: estimated height above terrain ~ 0 for a long time with no touchdown. The
-  altimeters are re-opened and guidance is told.
+  altimeters are re-opened and guidance is told;
+- the IMU: lost when no sample came for `imu_lost_after_s` of flight time (the estimate is
+  then stale; guidance holds, then arrests the descent: see the guidance README).
+
+Time is the executive's flight time (`clock_s`), never a sensor's timestamp: a silent sensor
+cannot stop the clock its silence is measured with.
 
 It reads the estimation task's outcomes and writes an `FdirSummary` for guidance; it never
 commands the engine.
@@ -39,6 +44,7 @@ class FdirConfig:
     zero_trap_hat_m: float = 1.0
     zero_trap_after_s: float = 15.0
     pessimism_sigma: float = 3.0
+    imu_lost_after_s: float = 0.05  # no IMU sample for this long: IMU lost (5 samples at 100 Hz)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class FdirSummary:
     altimetry_missing: bool = False  # no usable altimeter at all while one is expected
     altimeters_disagree: bool = False
     zero_trap_events: int = 0
+    imu_lost: bool = False  # no IMU sample for imu_lost_after_s: the estimate is stale
     time_s: float = 0.0
 
 
@@ -56,10 +63,12 @@ class FdirTask:
         self,
         estimation: EstimationTask,
         events: EventSink,
+        clock_s: Callable[[], float],
         config: FdirConfig | None = None,
         touched_down: Callable[[], bool] = lambda: False,
     ) -> None:
         self.estimation = estimation
+        self.clock_s = clock_s
         self.events = events
         self.config = config or FdirConfig()
         self.touched_down = touched_down
@@ -74,9 +83,10 @@ class FdirTask:
         self.summary = FdirSummary(health={i: Health.NOMINAL for i in ids})
 
     def run(self, _deadline_ns: int) -> None:
-        now = self.estimation.output.time_s
+        now = self.clock_s()
         for outcome in self.estimation.drain_outcomes():
             self._observe(outcome)
+        self._check_imu(now)
         est = self.estimation.output.estimate
         if est is None:
             return
@@ -91,6 +101,13 @@ class FdirTask:
             now - good[0] <= c.missing_after_s for good in self.last_good.values())
 
     # -- pieces --------------------------------------------------------------------------
+    def _check_imu(self, now: float) -> None:
+        last = self.estimation.output.imu_last_s
+        lost = last is None or now - last > self.config.imu_lost_after_s
+        if lost != self.summary.imu_lost:
+            self.summary.imu_lost = lost
+            self.events.emit("IMU_HEALTH", int(lost))
+
     def _observe(self, o: RangeOutcome) -> None:
         self.last_sample_s[o.sensor_id] = o.time_s
         self.last_outcome[o.sensor_id] = o

@@ -4,8 +4,9 @@
 - `Rangefinder`: the primary km-class laser rangefinder and the short-range altimeter
   (same model, different numbers): max range, noise growing with range, rate, centimetre
   resolution, dropouts, mixed returns when the beam footprint straddles a step, faults.
-- `ImuModel`: specific force on two body axes with white noise, turn-on bias, bias random
-  walk, +-16 g saturation and 1/2048 g quantisation, rotated to the local frame.
+- `ImuModel`: specific force on two body axes and the pitch-axis rate, each with white noise,
+  turn-on bias and bias random walk, saturated (+-16 g, +-2000 dps) and quantised (1/2048 g,
+  1/16.4 dps), in the body frame.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flight.devices.interfaces import LocalImuSample, RangeSample
+from flight.devices.interfaces import ImuSample, RangeSample
 from ground._truth import ffi, lib
 from ground.sim.faults import Fault, Reading
 from ground.sim.moon import RADIUS_M, STANDARD_GRAVITY_MPS2
@@ -299,16 +300,22 @@ class ImuSpec:
     bias_walk_mps2_per_rts: float = 1.0e-5  # bias instability as a random walk
     saturation_g: float = 16.0
     lsb_per_g: float = 2048.0
-    attitude_bias_sigma_rad: float = 0.0  # attitude knowledge error (0: attitude known exactly)
+    gyro_noise_density_radps_per_rthz: float = 4.9e-5  # ICM-42688-P: 0.0028 dps/sqrt(Hz)
+    gyro_bias_sigma_radps: float = 3.0e-6  # residual after the star tracker calibrated it in the coast (0.6 deg/h)
+    gyro_bias_walk_radps_per_rts: float = 5.0e-8  # bias instability as a random walk
+    gyro_saturation_dps: float = 2000.0
+    gyro_lsb_per_dps: float = 16.4
 
 
 class ImuModel:
-    """Body axes: z along the thrust, x toward downrange when upright.
+    """A body-mounted IMU (ICM-42688-P class): specific force on body x and z and the rate
+    about body y, as `ImuSample`s in the body frame (see flight/devices/interfaces.py). The
+    out-of-plane axes read zero: the world is 2-D.
 
-    The noise is drawn a block at a time with numpy: per axis, the bias random walk (a
-    cumulative sum) plus the white noise, so one sample costs two list lookups and one call of
-    the truth kernel (saturation, quantisation, rotation). The walk carries over from block to
-    block; a bias jump adds to the turn-on bias.
+    The noise is drawn a block at a time with numpy: per channel (accel z, accel x, gyro y),
+    the bias random walk (a cumulative sum) plus the white noise, so one sample costs three list
+    lookups and one call of the truth kernel (saturation, quantisation, rotation to the body).
+    The walk carries over from block to block; a bias jump adds to the turn-on bias.
     """
 
     BLOCK = 4096
@@ -318,43 +325,55 @@ class ImuModel:
         self.rng = rng
         self.bias_z = spec.bias_sigma_mps2 * float(rng.standard_normal())  # turn-on bias + jumps
         self.bias_x = spec.bias_sigma_mps2 * float(rng.standard_normal())
-        self.attitude_bias = spec.attitude_bias_sigma_rad * float(rng.standard_normal())
-        self.white = spec.noise_density_mps2_per_rthz / math.sqrt(dt_s)
-        self.walk = spec.bias_walk_mps2_per_rts * math.sqrt(dt_s)
+        self.bias_gyro = spec.gyro_bias_sigma_radps * float(rng.standard_normal())
+        root_dt = math.sqrt(dt_s)
+        self.white = np.array([spec.noise_density_mps2_per_rthz, spec.noise_density_mps2_per_rthz,
+                               spec.gyro_noise_density_radps_per_rthz])[:, None] / root_dt
+        self.walk = np.array([spec.bias_walk_mps2_per_rts, spec.bias_walk_mps2_per_rts,
+                              spec.gyro_bias_walk_radps_per_rts])[:, None] * root_dt
         self._spec = ffi.new("sim_imu *", {"limit_mps2": spec.saturation_g * STANDARD_GRAVITY_MPS2,
                                           "lsb_mps2": STANDARD_GRAVITY_MPS2 / spec.lsb_per_g,
-                                          "attitude_bias_rad": self.attitude_bias})
+                                          "gyro_limit_radps": math.radians(spec.gyro_saturation_dps),
+                                          "gyro_lsb_radps": math.radians(1.0 / spec.gyro_lsb_per_dps)})
         self._out = ffi.new("double[3]")
-        self._walk_end = np.zeros(2)  # the random walk (z, x) at the end of the last block
-        self._walks = np.zeros((2, 0))  # the random walk of the current block
+        self._walk_end = np.zeros(3)  # the random walk (z, x, gyro) at the end of the last block
+        self._walks = np.zeros((3, 0))  # the random walk of the current block
         self._noise_z: list[float] = []  # walk + white, per sample
         self._noise_x: list[float] = []
+        self._noise_g: list[float] = []
         self._k = 0
 
     def _refill(self) -> None:
-        n = self.rng.standard_normal((4, self.BLOCK))
-        walk = self._walk_end[:, None] + self.walk * np.cumsum(n[:2], axis=1)
+        n = self.rng.standard_normal((6, self.BLOCK))
+        walk = self._walk_end[:, None] + self.walk * np.cumsum(n[:3], axis=1)
         self._walk_end = walk[:, -1].copy()
-        noise = walk + self.white * n[2:]
+        noise = walk + self.white * n[3:]
         self._walks = walk
-        self._noise_z, self._noise_x = noise[0].tolist(), noise[1].tolist()
+        self._noise_z, self._noise_x, self._noise_g = noise[0].tolist(), noise[1].tolist(), noise[2].tolist()
         self._k = 0
 
     @property
     def bias_mps2(self) -> tuple[float, float]:
-        """The (z, x) bias of the last sample: turn-on + jumps + random walk."""
+        """The (z, x) accelerometer bias of the last sample: turn-on + jumps + random walk."""
         k = self._k - 1
         walk = self._walks[:, k] if k >= 0 else self._walk_end
         return self.bias_z + float(walk[0]), self.bias_x + float(walk[1])
 
+    @property
+    def gyro_bias_radps(self) -> float:
+        """The gyro's bias about y at the last sample: turn-on + random walk."""
+        k = self._k - 1
+        walk = self._walks[:, k] if k >= 0 else self._walk_end
+        return self.bias_gyro + float(walk[2])
+
     def jump_bias(self, up_mps2: float, downrange_mps2: float) -> None:
-        """A bias jump given in the local frame at an upright attitude (body z = up)."""
+        """An accelerometer bias jump given in the local frame at an upright attitude (body z = up)."""
         self.bias_z += up_mps2
         self.bias_x += downrange_mps2
 
-    def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float) -> LocalImuSample:
-        """Specific force in the local frame -> what the IMU (and the attitude it is rotated
-        with) reports, in the same frame (the C truth kernel's `sim_imu_measure`)."""
+    def sample(self, t: float, f_up: float, f_downrange: float, pitch_rad: float, gyro_y_radps: float) -> ImuSample:
+        """The truth (specific force in the local frame, the body's pitch, its inertial rate
+        about y) -> what the IMU reports in its own axes (the C truth kernel's `sim_imu_measure`)."""
         k = self._k
         if k >= len(self._noise_z):
             self._refill()
@@ -362,5 +381,5 @@ class ImuModel:
         self._k = k + 1
         out = self._out
         lib.sim_imu_measure(self._spec, f_up, f_downrange, pitch_rad, self.bias_z + self._noise_z[k],
-                            self.bias_x + self._noise_x[k], out)
-        return LocalImuSample(t, out[0], out[1], out[2])
+                            self.bias_x + self._noise_x[k], gyro_y_radps, self.bias_gyro + self._noise_g[k], out)
+        return ImuSample(t, out[0], 0.0, out[1], 0.0, out[2], 0.0)

@@ -90,6 +90,7 @@ class World:
     def _fly(self, t: float) -> None:
         body = self.body
         before = self.state
+        pitch_before = body.state.pitch_rad
         body.step(DT_S, self.engine.throttle, self.engine.pitch_rad)
         s = body.local()
         ground = self.index.elevation(s.downrange_m)
@@ -101,7 +102,11 @@ class World:
             return
         truth = body.state  # the kernel's struct: read directly, once per 10 ms
         pitch = truth.pitch_rad
-        self.imu.push(self.imu_model.sample(t, truth.thrust_accel_up_mps2, truth.thrust_accel_downrange_mps2, pitch))
+        # the body's inertial turn over the step: the local vertical turned toward downrange by
+        # the ground angle travelled (which raises the up-range pitch), less the pitch change
+        rate = ((s.downrange_m - before.downrange_m) / RADIUS_M - (pitch - pitch_before)) / DT_S
+        self.imu.push(self.imu_model.sample(t, truth.thrust_accel_up_mps2, truth.thrust_accel_downrange_mps2,
+                                            pitch, rate))
         for model, feed in self._rangefinders:
             if model.due(t):
                 sample = model.sample(t, s.altitude_m, s.downrange_m, pitch, s.altitude_m - ground)
@@ -121,9 +126,10 @@ class World:
                                    self.body.propellant_kg, face)
         self.contact.is_closed = True
         impact = math.hypot(s.vertical_speed_mps, s.horizontal_speed_mps) / DT_S  # the legs' shock
-        self.imu.push(self.imu_model.sample(t, min(impact, 1e4), 0.0, self.body.pitch_rad))
+        self.imu.push(self.imu_model.sample(t, min(impact, 1e4), 0.0, self.body.pitch_rad, 0.0))
 
     def _rest(self, t: float) -> None:
-        """On the ground: the engine is whatever the flight commands, the legs carry the rest."""
+        """On the ground, at rest at its touchdown attitude: the engine is whatever the flight
+        commands, the legs carry the rest."""
         g = GM_M3PS2 / (RADIUS_M + self.state.altitude_m) ** 2
-        self.imu.push(self.imu_model.sample(t, g, 0.0, 0.0))
+        self.imu.push(self.imu_model.sample(t, g, 0.0, self.body.pitch_rad, 0.0))
