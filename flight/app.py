@@ -19,14 +19,13 @@ def _run(args: argparse.Namespace) -> int:
     from flight import wiring
 
     try:
-        config = wiring.load_config(args.config)
-        system = wiring.build(config)
+        system = wiring.build(wiring.load_config(args.config), source=args.config)
     except (wiring.ConfigError, ValueError) as exc:
         print(f"lander-flight: {exc}", file=sys.stderr)
         return 2
-    run = config.get("run", {})
+    run = system.config.get("run", {})
     duration = args.duration if args.duration is not None else run.get("duration_s")
-    auto = args.auto_start or run.get("auto_start", False)
+    auto = args.auto_start or run.get("auto_start", False)  # a checked bool: "false" is refused
     if auto:
         system.guidance.arm()
         system.guidance.start_descent()

@@ -2,15 +2,20 @@
 
 Everything else talks to protocols; only this module chooses implementations (simulated
 or real devices, real-time or lockstep clock, UDP or serial link, which watchdog). The SIL
-runner and `lander-flight` both call `build()`.
+runner and `lander-flight` both call `build()`. A configuration is checked whole against the
+schema in the telemetry dictionary (flight/config.py) before anything is built; every problem
+is a `ConfigError` naming the file, section and key.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from flight import __version__
+from flight.config import ConfigError, check, check_value
 from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
     SHORT_RANGE_ALTIMETER,
@@ -21,7 +26,8 @@ from flight.devices.interfaces import (
 )
 from flight.devices.simulated import SimulatedBench
 from flight.estimation.altitude_filter import AltitudeFilter, Policy
-from flight.estimation.task import EstimationTask
+from flight.estimation.attitude import Attitude
+from flight.estimation.task import EstimationTask, GapModel
 from flight.executive.clock import Clock, FlightTime, LockstepClock, MonotonicClock
 from flight.executive.health import (
     HealthMonitor,
@@ -32,30 +38,27 @@ from flight.executive.health import (
 )
 from flight.executive.scheduler import Executive, ScheduledTask
 from flight.fdir.monitor import FdirConfig, FdirTask
+from flight.fdir.sensor_health import HealthConfig
 from flight.guidance.descent import GuidanceConfig, GuidanceTask
-from flight.telemetry.commands import CommandGate, load_key
-from flight.telemetry.flightlog import FlightLogWriter
+from flight.guidance.safe import EngineGuard
+from flight.telemetry.commands import CommandGate, KeyFileError, load_key
+from flight.telemetry.flightlog import FlightLog
 from flight.telemetry.links import SerialLink, UdpLink
 from flight.telemetry.packets import TelemetryEncoder
 from flight.telemetry.service import CommandService, Downlink, EventService
-from flight.tomlio import check_table, read_toml
+from flight.tomlio import read_toml
 
+__all__ = ["DEFAULT_SCHEDULE", "ConfigError", "Devices", "FlightSystem", "build", "housekeeping", "load_config"]
 
-class ConfigError(ValueError):
-    pass
-
-
-DEFAULT_SCHEDULE = {  # name: (rate divisor at 100 Hz, offset, budget in us)
+DEFAULT_SCHEDULE = {  # name: (rate divisor at 100 Hz, offset, budget in us), in table order
     "estimation": (1, 0, 400.0),
     "fdir": (1, 0, 200.0),
     "guidance": (10, 0, 400.0),
+    "engine_guard": (10, 0, 100.0),  # right after guidance: it sees this cycle's offer
     "housekeeping": (10, 0, 600.0),
     "commands": (10, 0, 600.0),
     "health": (100, 0, 200.0),
 }
-
-SECTIONS = {"executive", "schedule", "estimator", "devices", "guidance", "fdir", "link", "log",
-            "watchdog", "commands", "run"}
 
 
 @dataclass
@@ -71,198 +74,249 @@ class Devices:
 class FlightSystem:
     executive: Executive
     clock: Clock
+    time: FlightTime
     devices: Devices
     estimation: EstimationTask
     fdir: FdirTask
     guidance: GuidanceTask
+    guard: EngineGuard
     events: EventService
     commands: CommandService
     health: HealthMonitor
     watchdog: Watchdog
     downlink: Downlink
     encoder: TelemetryEncoder
+    config: dict[str, Any]
+    log: FlightLog | None = None
+    realtime_flags: int = 0  # set by the entry point: bit 0 affinity, 1 SCHED_FIFO, 2 mlockall, 3 gc frozen
     closers: list = field(default_factory=list)
 
     def close(self) -> None:
         for close in self.closers:
-            close()
+            try:
+                close()
+            except Exception:  # noqa: BLE001, S110 - closing what is left must not stop at the first failure
+                pass
 
 
 def load_config(path: str) -> dict[str, Any]:
-    config = read_toml(path, ConfigError, "config file")
-    unknown = set(config) - SECTIONS
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(SECTIONS))}")
-    return config
-
-
-def _section(config: dict, name: str, allowed: set[str]) -> dict:
-    return check_table(config.get(name, {}), f"[{name}]", allowed, ConfigError)
-
-
-def _dataclass_overrides(cls, config: dict, name: str):
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(cls)}
-    sec = _section(config, name, names)
-    try:
-        return cls(**sec)
-    except TypeError as exc:
-        raise ConfigError(f"[{name}]: {exc}") from None
+    """A board configuration file, parsed and checked against the schema."""
+    return check(read_toml(path, ConfigError, "config file"), path)
 
 
 def simulated_devices(config: dict) -> Devices:
-    sec = _section(config, "devices", {"kind", "altitude_m", "vertical_speed_mps", "seed"})
-    kind = sec.get("kind", "simulated")
-    if kind != "simulated":
-        raise ConfigError(f"[devices] kind = {kind!r}: only 'simulated' is available in this build")
-    bench = SimulatedBench(altitude_m=float(sec.get("altitude_m", 2000.0)),
-                           vertical_speed_mps=float(sec.get("vertical_speed_mps", -20.0)),
-                           seed=int(sec.get("seed", 0)))
+    sec = config.get("devices", {})
+    bench = SimulatedBench(altitude_m=sec.get("altitude_m", 2000.0),
+                           vertical_speed_mps=sec.get("vertical_speed_mps", -20.0), seed=sec.get("seed", 0))
     return Devices(bench.imu, [bench.primary, bench.short_range], bench.engine, bench.contact, world=bench)
 
 
-def build(config: dict, devices: Devices | None = None, clock: Clock | None = None) -> FlightSystem:
-    exe_cfg = _section(config, "executive", {"tick_hz", "max_behind_slots", "max_slots_per_wake", "clock"})
-    tick_hz = int(exe_cfg.get("tick_hz", 100))
+def _dataclass(cls, values: dict[str, Any], section: str, source: str):
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: [{section}]: {exc}") from None
+
+
+def build(config: dict, devices: Devices | None = None, clock: Clock | None = None,
+          source: str = "config") -> FlightSystem:
+    config = check(config, source)
+    exe_cfg = config.get("executive", {})
+    tick_hz = exe_cfg.get("tick_hz", 100)
     devices = devices or simulated_devices(config)
     if clock is None:
-        kind = exe_cfg.get("clock", "realtime")
-        if kind == "lockstep":
+        if exe_cfg.get("clock", "realtime") == "lockstep":
             world = devices.world
             clock = LockstepClock(on_advance=world.advance_to if world is not None else None)
-        elif kind == "realtime":
-            clock = MonotonicClock()
         else:
-            raise ConfigError(f"[executive] clock = {kind!r}: choose 'realtime' or 'lockstep'")
-
-    est_cfg = _section(config, "estimator", {"policy", "initial_altitude_m", "initial_vertical_speed_mps",
-                                             "initial_altitude_sigma_m", "initial_vertical_speed_sigma_mps",
-                                             "initial_terrain_m", "initial_terrain_sigma_m",
-                                             "initial_bias_sigma_mps2",
-                                             "horizontal_speed_mps", "parameters"})
-    try:
-        policy = Policy.parse(est_cfg.get("policy", "terrain-aware"))
-        h0 = float(est_cfg.get("initial_altitude_m", 2000.0))
-        v0 = float(est_cfg.get("initial_vertical_speed_mps", -20.0))
-        sig0 = float(est_cfg.get("initial_altitude_sigma_m", 100.0))
-        sig_v = float(est_cfg.get("initial_vertical_speed_sigma_mps", 1.0))
-        t0 = float(est_cfg.get("initial_terrain_m", 0.0))  # the onboard map's elevation below
-        sig_t = float(est_cfg.get("initial_terrain_sigma_m", sig0))
-        sig_b = float(est_cfg.get("initial_bias_sigma_mps2", 0.01))  # accelerometer bias left after calibration
-        filt = AltitudeFilter(policy, x0=(h0, v0, 0.0, t0), var0=(sig0**2, sig_v**2, sig_b**2, sig_t**2),
-                              **est_cfg.get("parameters", {}))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[estimator]: {exc}") from None
+            clock = MonotonicClock()
+    flight_time = FlightTime(clock)
+    schedule = {name: (over.get("divisor", d), over.get("offset", o), over.get("budget_us", b))
+                for name, (d, o, b) in DEFAULT_SCHEDULE.items()
+                for over in [config.get("schedule", {}).get(name, {})]}
+    for name, (divisor, offset, _) in schedule.items():
+        if offset >= divisor:
+            raise ConfigError(f"{source}: [schedule.{name}] offset = {offset}: must be below divisor = {divisor}")
 
     encoder = TelemetryEncoder()
-    log_cfg = _section(config, "log", {"path", "flush_period_s", "fsync"})
+    log_cfg = config.get("log", {})
     log = None
-    if log_cfg.get("path"):
-        log = FlightLogWriter(log_cfg["path"], float(log_cfg.get("flush_period_s", 1.0)), bool(log_cfg.get("fsync", False)))
-    link = _build_link(_section(config, "link", {"kind", "bind_host", "bind_port", "remote_host", "remote_port",
-                                                 "device", "baudrate"}))
-    downlink = Downlink(link, log)
-    time_s = FlightTime(clock)
-    events = EventService(encoder, downlink, time_s)
-    estimation = EstimationTask(filt, devices.imu, devices.altimeters, time_s, events,
-                                horizontal_speed_mps=float(est_cfg.get("horizontal_speed_mps", 0.0)))
+    if "dir" in log_cfg:
+        try:
+            log = FlightLog(log_cfg["dir"], log_cfg.get("flush_period_s", 1.0), log_cfg.get("fsync", False),
+                            log_cfg.get("max_file_bytes", 64 << 20), log_cfg.get("max_total_bytes", 1 << 30),
+                            log_cfg.get("queue_bytes", 4 << 20), version=__version__)
+        except OSError as exc:
+            raise ConfigError(f"{source}: [log] dir = {log_cfg['dir']!r}: cannot write a log there: "
+                              f"{exc.strerror or exc}") from None
+    try:
+        link = _build_link(config.get("link", {}), source)
+        downlink = Downlink(link, log)
+        events = EventService(encoder, downlink, flight_time)
+        system = _build_tasks(config, devices, clock, flight_time, tick_hz, schedule, encoder, downlink, events,
+                              source)
+    except BaseException:
+        if log is not None:
+            log.close()
+        raise
+    system.log = log
+    system.closers += [system.watchdog.close] + ([log.close] if log else []) + ([link.close] if link else [])
+    return system
 
-    fdir_config = _dataclass_overrides(FdirConfig, config, "fdir")
-    guidance_config = _dataclass_overrides(GuidanceConfig, config, "guidance")
+
+def _estimation(config: dict, devices: Devices, flight_time: FlightTime, events: EventService,
+                guidance_config: GuidanceConfig, fdir_config: FdirConfig, source: str) -> EstimationTask:
+    est = config.get("estimator", {})
+    sig0 = est.get("initial_altitude_sigma_m", 100.0)
+    sig_v = est.get("initial_vertical_speed_sigma_mps", 1.0)
+    sig_t = est.get("initial_terrain_sigma_m", sig0)
+    sig_b = est.get("initial_bias_sigma_mps2", 0.01)  # accelerometer bias left after calibration
+    x0 = (est.get("initial_altitude_m", 2000.0), est.get("initial_vertical_speed_mps", -20.0), 0.0,
+          est.get("initial_terrain_m", 0.0))  # the onboard map's elevation below
+    try:
+        filt = AltitudeFilter(Policy.parse(est.get("policy", "terrain-aware")), x0=x0,
+                              var0=(sig0**2, sig_v**2, sig_b**2, sig_t**2), **est.get("parameters", {}))
+        attitude = Attitude(est.get("initial_pitch_rad", 0.0), est.get("initial_pitch_sigma_rad", 1e-4),
+                            est.get("gyro_noise_density_radps_per_rthz", 4.9e-5), est.get("gyro_bias_sigma_radps", 1e-5),
+                            est.get("attitude_hold_sigma_radps", 1e-3), filt.config()["body_radius_m"])  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [estimator]: {exc}") from None
+    # the IMU's gap model follows guidance's hold (one number, two users) and FDIR's "lost"
+    gap = GapModel(est.get("imu_gap_after_s", 0.05), fdir_config.imu_lost_after_s, guidance_config.imu_loss_hold_s,
+                   est.get("gap_hold_accel_sigma_mps2", 0.3), est.get("gap_arrest_accel_sigma_mps2", 3.0))
+    return EstimationTask(filt, devices.imu, devices.altimeters, flight_time, events, attitude,
+                          horizontal_speed_mps=est.get("horizontal_speed_mps", 0.0), gap=gap)
+
+
+def _build_tasks(config: dict, devices: Devices, clock: Clock, flight_time: FlightTime, tick_hz: int,
+                 schedule: dict[str, tuple[int, int, float]], encoder: TelemetryEncoder, downlink: Downlink,
+                 events: EventService, source: str) -> FlightSystem:
+    fdir_sec = dict(config.get("fdir", {}))
+    health_cfg = _dataclass(HealthConfig, fdir_sec.pop("health", {}), "fdir.health", source)
+    fdir_config = _dataclass(FdirConfig, {**fdir_sec, "health": health_cfg}, "fdir", source)
+    if "expected_below_m" in fdir_sec:  # a partial table keeps the other sensors' defaults
+        fdir_config.expected_below_m = {**FdirConfig().expected_below_m, **fdir_sec["expected_below_m"]}
+    guidance_config = _dataclass(GuidanceConfig, config.get("guidance", {}), "guidance", source)
+    policy = Policy.parse(config.get("estimator", {}).get("policy", "terrain-aware"))
     if policy == Policy.M1_BASELINE:  # the whole altitude-trust policy of M1, for campaigns:
         fdir_config.zero_trap_enabled = False  # no "zero altitude but no touchdown" check
         guidance_config.blind_mode = False  # guidance believes the estimate whatever FDIR says
         guidance_config.pessimism_sigma = 0.0  # ... and flies its mean, not a pessimistic bound
+    estimation = _estimation(config, devices, flight_time, events, guidance_config, fdir_config, source)
     # guidance is bound below; FDIR only asks once the executive runs
-    fdir = FdirTask(estimation, events, time_s, fdir_config, touched_down=lambda: guidance.touched_down())
-    guidance = GuidanceTask(estimation, fdir, devices.engine, events, guidance_config, devices.contact,
-                            period_s=DEFAULT_SCHEDULE["guidance"][0] / tick_hz)
+    fdir = FdirTask(estimation, events, flight_time, fdir_config, touched_down=lambda: guidance.touched_down())
 
-    cmd_cfg = _section(config, "commands", {"key_file"})
-    key = load_key(cmd_cfg["key_file"]) if cmd_cfg.get("key_file") else None
+    def nav() -> tuple[float, float, float, bool]:
+        est = estimation.output.estimate
+        return ((est.vertical_velocity_mps, estimation.vx, est.altitude_m, not fdir.summary.imu_lost) if est
+                else (0.0, estimation.vx, 0.0, False))
+
+    guard = EngineGuard(devices.engine, events, flight_time, nav, guidance_config.arrest_law(),
+                        guidance_config.max_pitch_rad, guidance_config.full_flow_kg_per_s,
+                        guidance_config.dry_mass_kg, guidance_config.command_deadline_s,
+                        guidance_config.release_after_valid)
+    guidance = GuidanceTask(estimation, fdir, guard, events, guidance_config, devices.contact,
+                            period_s=schedule["guidance"][0] / tick_hz)
+
+    key_file = config.get("commands", {}).get("key_file")
+    try:
+        key = load_key(key_file) if key_file else None
+    except KeyFileError as exc:
+        raise ConfigError(f"{source}: [commands] {exc}") from None
     gate = CommandGate(key)  # no key file: every command is refused as unauthenticated
-    params = encoder.d.parameters
+    targets = {"guidance": guidance.config, "fdir": fdir.config}
 
     def set_param(index: int, value: float) -> str | None:
+        params = encoder.d.parameters
         if index >= len(params):
             return f"no parameter {index}"
+        p = params[index]
         try:
-            guidance.config.set(params[index], value)
-        except (KeyError, ValueError) as exc:
+            checked = check_value(p.section, p.name, value)
+        except ConfigError as exc:
             return str(exc)
+        setattr(targets[p.section], p.name, checked)
         return None
 
-    handlers = {"PING": lambda: downlink(encoder.ping_reply(time_s())) or None, "ARM": guidance.arm,
+    link = downlink.link
+    handlers = {"PING": lambda: downlink(encoder.ping_reply(flight_time())) or None, "ARM": guidance.arm,
                 "START_DESCENT": guidance.start_descent, "ABORT": guidance.abort, "SET_PARAM": set_param}
-    commands = CommandService(gate, handlers, encoder, downlink, events, time_s,
-                              receive=link.receive if link is not None else (list))
-
-    wd_cfg = _section(config, "watchdog", {"kind", "device"})
-    watchdog = _build_watchdog(wd_cfg)
-
-    schedule_cfg = _section(config, "schedule", set(DEFAULT_SCHEDULE))
-    executive = Executive(clock, tick_hz, [], events, int(exe_cfg.get("max_behind_slots", 10)),
-                          int(exe_cfg.get("max_slots_per_wake", 3)), flight_time=time_s)
+    commands = CommandService(gate, handlers, encoder, downlink, events, flight_time,
+                              receive=link.receive if link is not None else list)
+    watchdog = _build_watchdog(config.get("watchdog", {}), source)
+    exe_cfg = config.get("executive", {})
+    executive = Executive(clock, tick_hz, [], events, exe_cfg.get("max_behind_slots", 10),
+                          exe_cfg.get("max_slots_per_wake", 3), flight_time=flight_time)
     health = HealthMonitor(executive, watchdog)
+    system: FlightSystem  # bound below, before the executive first runs
+
+    def housekeeping_task(_deadline: int) -> None:
+        events.tick()  # a suppressed event is reported even when no new one comes
+        if log is not None and log.write_errors != system_state["log_errors"]:
+            system_state["log_errors"] = log.write_errors
+            events.emit("LOG_WRITE_FAILED", log.write_errors)
+        downlink(encoder.housekeeping(flight_time(), housekeeping(system)))
+
+    log = downlink.log
+    system_state = {"log_errors": 0}
     runs: dict[str, Callable[[int], None]] = {
-        "estimation": estimation.run, "fdir": fdir.run, "guidance": guidance.run, "commands": commands.run,
-        "health": health.run,
-        # `system` is bound below, before the executive first runs
-        "housekeeping": lambda _d: downlink(encoder.housekeeping(time_s(), housekeeping(system))),
+        "estimation": estimation.run, "fdir": fdir.run, "guidance": guidance.run, "engine_guard": guard.run,
+        "commands": commands.run, "health": health.run, "housekeeping": housekeeping_task,
     }
-    for name, (divisor, offset, budget) in DEFAULT_SCHEDULE.items():
-        over = schedule_cfg.get(name, {})
-        executive.add_task(ScheduledTask(name, runs[name], int(over.get("divisor", divisor)),
-                                         int(over.get("offset", offset)), float(over.get("budget_us", budget))))
+    for name, (divisor, offset, budget) in schedule.items():
+        executive.add_task(ScheduledTask(name, runs[name], divisor, offset, budget))
     world = devices.world
     if world is not None and not isinstance(clock, LockstepClock):
         # a simulated world under the real-time clock: step it first in every slot, to the
         # slot's deadline (a lockstep clock steps it itself)
         executive.add_task(ScheduledTask("world", lambda deadline: world.advance_to(deadline - (executive.start_ns or 0)),
                                          1, 0, 500.0), index=0)
-    system = FlightSystem(executive, clock, devices, estimation, fdir, guidance, events, commands, health,
-                          watchdog, downlink, encoder)
-    system.closers += [watchdog.close] + ([log.close] if log else []) + ([link.close] if link else [])
+    system = FlightSystem(executive, clock, flight_time, devices, estimation, fdir, guidance, guard, events,
+                          commands, health, watchdog, downlink, encoder, config)
     return system
 
 
-def _build_link(sec: dict):
+def _build_link(sec: dict, source: str):
     kind = sec.get("kind", "none")
     if kind == "none":
         return None
     if kind == "udp":
-        return UdpLink((sec.get("bind_host", "127.0.0.1"), int(sec.get("bind_port", 0))),
-                       (sec.get("remote_host", "127.0.0.1"), int(sec.get("remote_port", 10015))))
-    if kind == "serial":
-        if "device" not in sec:
-            raise ConfigError("[link] kind = 'serial' needs device = '/dev/...'")
+        bind = (sec.get("bind_host", "127.0.0.1"), sec.get("bind_port", 0))
         try:
-            return SerialLink.open(sec["device"], int(sec.get("baudrate", 921600)))
-        except Exception as exc:  # noqa: BLE001
-            raise ConfigError(f"[link] cannot open {sec['device']}: {exc}") from None
-    raise ConfigError(f"[link] kind = {kind!r}: choose 'none', 'udp' or 'serial'")
+            return UdpLink(bind, (sec.get("remote_host", "127.0.0.1"), sec.get("remote_port", 10015)))
+        except OSError as exc:
+            raise ConfigError(f"{source}: [link] cannot bind UDP {bind[0]}:{bind[1]}: {exc.strerror or exc}") from None
+    if "device" not in sec:
+        raise ConfigError(f"{source}: [link] kind = 'serial' needs device = '/dev/...'")
+    try:
+        return SerialLink.open(sec["device"], sec.get("baudrate", 921600))
+    except Exception as exc:  # noqa: BLE001 - SerialException, OSError: the device is not there
+        raise ConfigError(f"{source}: [link] cannot open {sec['device']}: {exc}") from None
 
 
-def _build_watchdog(sec: dict) -> Watchdog:
+def _build_watchdog(sec: dict, source: str) -> Watchdog:
     kind = sec.get("kind", "none")
     try:
-        if kind == "none":
-            return NoWatchdog()
         if kind == "linux":
             return LinuxWatchdog(sec.get("device", "/dev/watchdog"))
         if kind == "systemd":
             return SystemdWatchdog()
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"[watchdog] {kind}: {exc}") from None
-    raise ConfigError(f"[watchdog] kind = {kind!r}: choose 'none', 'linux' or 'systemd'")
+        raise ConfigError(f"{source}: [watchdog] {kind}: {exc}") from None
+    return NoWatchdog()
 
 
-def housekeeping(s: FlightSystem) -> dict[str, float | int]:
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
+def housekeeping(s: FlightSystem) -> dict[str, float | int | str]:
     est = s.estimation.output.estimate
+    out = s.estimation.output
     health = s.fdir.summary.health
+    log = s.log
     return {
-        "time_s": s.estimation.output.time_s,
+        "time_s": s.time(),
         "altitude_m": est.altitude_m if est else 0.0,
         "vertical_velocity_mps": est.vertical_velocity_mps if est else 0.0,
         "terrain_m": est.terrain_elevation_m if est else 0.0,
@@ -272,10 +326,27 @@ def housekeeping(s: FlightSystem) -> dict[str, float | int]:
         "primary_health": int(health.get(PRIMARY_ALTIMETER, 0)),
         "short_range_health": int(health.get(SHORT_RANGE_ALTIMETER, 0)),
         "phase": int(s.guidance.phase),
-        "throttle": s.guidance.throttle,
-        "pitch_rad": s.guidance.pitch_rad,
-        "mass_kg": s.guidance.mass_kg,
+        "throttle": _finite(s.guidance.throttle),
+        "pitch_rad": _finite(s.guidance.pitch_rad),
+        "mass_kg": _finite(s.guidance.mass_kg),
         "cycle_slips": s.executive.stats.total_slips,
         "max_tick_us": max((t.max_us for t in s.executive.task_stats.values()), default=0.0),
         "commands_rejected": s.commands.gate.rejected,
+        "command_epoch": s.commands.gate.epoch,
+        "imu_health": int(s.fdir.summary.imu_lost),
+        "imu_gaps": out.imu_gaps,
+        "pitch_sigma_rad": out.pitch_sigma_rad,
+        "engine_guard": int(s.guard.safed),
+        "task_failures": s.executive.failures,
+        "last_failed_task": s.executive.last_failed_task,
+        "events_suppressed": s.events.suppressed_total,
+        "log_write_errors": log.write_errors if log else 0,
+        "log_records_lost": (log.dropped + log.lost) if log else 0,
+        "link_errors": s.downlink.link_errors,
+        "realtime": s.realtime_flags,
     }
+
+
+def config_fields(cls) -> set[str]:
+    """The keys a config dataclass takes (for the schema's tests)."""
+    return {f.name for f in fields(cls)}

@@ -122,6 +122,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_log(args: argparse.Namespace) -> int:
+    from ground.flightlog_export import KINDS, LogExportError, export
+
+    kinds = set(args.kind) if args.kind else None
+    if kinds and not kinds <= set(KINDS):
+        print(f"lander log: --kind must be among {', '.join(KINDS)}", file=sys.stderr)
+        return 2
+    try:
+        if args.out:
+            with open(args.out, "w", newline="", encoding="utf-8") as fh:
+                n = export(args.path, fh, args.format, kinds)
+            print(f"{n} rows -> {args.out}", file=sys.stderr)
+        else:
+            export(args.path, sys.stdout, args.format, kinds)
+    except (LogExportError, OSError) as exc:
+        print(f"lander log: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lander",
@@ -153,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay the M1 cliff through the altitude filter alone, every policy")
     p.add_argument("--seed", type=_seed, default=1, help="noise seed (default 1)")
     p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("log", help="decode a flight log (a file, or a folder of them) to JSON lines or CSV",
+                       description="Decode a flight log: boot records, events, housekeeping, command verification, "
+                                   "ping replies and accepted telecommands, one row each; regions the reader had to "
+                                   "skip (torn or corrupt bytes) are rows of kind 'skipped'. A folder is read whole, "
+                                   "oldest boot first. CSV of --kind housekeeping alone has a column per channel.")
+    p.add_argument("path", help="a flight-BBBBBB-PPP.log file, or the [log] dir folder")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default jsonl")
+    p.add_argument("--kind", action="append", metavar="KIND",
+                   help="only these kinds (repeatable): boot, event, housekeeping, verification, ping, command, "
+                        "skipped, undecodable")
+    p.add_argument("--out", default=None, help="write here instead of standard output")
+    p.set_defaults(func=_cmd_log)
     return parser
 
 

@@ -13,6 +13,7 @@ from flight.estimation.task import EstimationTask
 from flight.fdir.monitor import FdirConfig, FdirTask
 from flight.fdir.sensor_health import Health, HealthConfig, Observation, SensorHealth
 from flight.guidance.descent import POWERED, GuidanceConfig, GuidanceTask, NavState, Phase, command
+from flight.guidance.safe import EngineGuard
 
 
 class Events:
@@ -168,7 +169,10 @@ def guidance_rig():
     fdir = FdirTask(est, Events(), clock)
     engine = RecordingEngine()
     events = Events()
-    return est, GuidanceTask(est, fdir, engine, events), engine, events
+    c = GuidanceConfig()
+    guard = EngineGuard(engine, events, clock, lambda: (0.0, 0.0, 0.0, True), c.arrest_law(), c.max_pitch_rad,
+                        c.full_flow_kg_per_s, c.dry_mass_kg)
+    return est, GuidanceTask(est, fdir, guard, events, c), engine, events
 
 
 def test_gdn003_phases_and_out_of_phase_commands():

@@ -1,6 +1,5 @@
 """FLY-001: `lander-flight` as its own process, commanded and watched over UDP like the ground."""
 
-import os
 import signal
 import socket
 import subprocess
@@ -9,7 +8,7 @@ import time
 
 from flight.telemetry.commands import build_command
 from flight.telemetry.dictionary import load
-from flight.telemetry.flightlog import read_log
+from flight.telemetry.flightlog import TC, TM, log_files, read_log
 from flight.telemetry.packets import TelemetryError, decode_tm
 
 D = load()
@@ -32,7 +31,7 @@ def test_fly001_flight_process_obeys_authentic_commands_and_refuses_the_rest(tmp
     ground.bind(("127.0.0.1", 0))
     ground.settimeout(0.2)
     flight_port = free_port()
-    log = tmp_path / "flight.log"
+    log = tmp_path / "log"
     cfg = tmp_path / "board.toml"
     cfg.write_text(f"""
 [executive]
@@ -42,7 +41,7 @@ kind = "udp"
 bind_port = {flight_port}
 remote_port = {ground.getsockname()[1]}
 [log]
-path = "{log}"
+dir = "{log}"
 flush_period_s = 0.2
 [commands]
 key_file = "{key}"
@@ -67,13 +66,14 @@ key_file = "{key}"
     try:
         pump(1.0)
         assert any(p.kind == "housekeeping" for p in received), proc.stderr.read() if proc.poll() else "no HK"
-        arm = build_command(KEY, "ARM", 1)
+        epoch = [p.values for p in received if p.kind == "housekeeping"][-1]["command_epoch"]
+        arm = build_command(KEY, "ARM", 1, epoch=epoch)
         send(arm)
         send(arm)  # replay
-        send(build_command(b"wrong-key" * 4, "START_DESCENT", 2))  # forged
+        send(build_command(b"wrong-key" * 4, "START_DESCENT", 2, epoch=epoch))  # forged
         send(b"\x00garbage\xff" * 5)  # malformed
-        send(build_command(KEY, "ABORT", 3))  # out of phase: not descending yet
-        send(build_command(KEY, "START_DESCENT", 4))
+        send(build_command(KEY, "ABORT", 3, epoch=epoch))  # out of phase: not descending yet
+        send(build_command(KEY, "START_DESCENT", 4, epoch=epoch))
         pump(1.5)
         assert proc.poll() is None, "the flight process died"
     finally:
@@ -89,9 +89,11 @@ key_file = "{key}"
     last_hk = [p.values for p in received if p.kind == "housekeeping"][-1]
     assert last_hk["commands_rejected"] == 4 and last_hk["phase"] == 3
     assert proc.returncode == 0 and "phase APPROACH" in out
-    logged = read_log(str(log))
-    assert logged.problem == "" and len(logged.records) >= len(received)  # everything sent was logged
-    assert os.path.getsize(log) > 0
+    (path,) = log_files(log)  # one boot, one file
+    logged = read_log(path)
+    sent = [payload for kind, payload in logged.records if kind == TM]
+    assert logged.problem == "" and len(sent) >= len(received)  # everything sent was logged
+    assert [kind for kind, _ in logged.records].count(TC) == 3  # the authentic ones: ARM, ABORT (refused later), START_DESCENT
 
 
 def test_fly002_lockstep_executive_flies_the_bench_world_to_a_soft_touchdown():

@@ -115,7 +115,9 @@ def test_sil005_m1_baseline_crashes_m1_cliff_like_m1():
         assert zero < empty < s["flight_time_s"]
         col = {n: i for i, n in enumerate(sil.TRACE_COLUMNS)}
         hover = [row for row in r.trace if zero <= row[col["time_s"]] <= empty]
-        assert empty - zero > 60.0 and all(abs(row[col["vz_mps"]]) < 2.0 for row in hover)  # slow, at 'zero'
+        # slow, at 'zero': below 3 m/s (with no altimeter since the rim, the speed it believes has
+        # drifted 1-2 m/s from the truth by then: IMU bias and the gyro-propagated attitude)
+        assert empty - zero > 60.0 and all(abs(row[col["vz_mps"]]) < 3.0 for row in hover)
         fall = s["flight_time_s"] - empty
         assert 60.0 < fall < 100.0
 

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from flight.telemetry.commands import (
     load_key,
 )
 from flight.telemetry.dictionary import load, parse
-from flight.telemetry.flightlog import FlightLogWriter, read_log
+from flight.telemetry.flightlog import BOOT, TM, FlightLog, log_files, parse_log, read_log, record
 from flight.telemetry.links import SerialLink, UdpLink
 from flight.telemetry.packets import TelemetryEncoder, TelemetryError, decode_tm
 
@@ -34,6 +33,8 @@ STRUCT_VALUES = {
     "d": st.floats(allow_nan=False, allow_infinity=False, width=64),
     "f": st.floats(allow_nan=False, allow_infinity=False, width=32),
     "B": st.integers(0, 255), "H": st.integers(0, 65535), "I": st.integers(0, 2**32 - 1),
+    "Q": st.integers(0, 2**64 - 1),
+    "16s": st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=16),
 }
 
 
@@ -87,12 +88,12 @@ def test_tlm002_dictionary_rejects_duplicates():
         parse(text.replace("id = 2\n", "id = 1\n", 1))
 
 
-@given(st.sampled_from(["PING", "ARM", "START_DESCENT", "ABORT"]), st.integers(1, 2**32 - 1))
+@given(st.sampled_from(["PING", "ARM", "START_DESCENT", "ABORT"]), st.integers(1, 2**32 - 2))
 def test_tlm003_authentic_commands_accepted_once(name, seq):
     """TLM-003: a command with the right key and a new sequence is accepted; the same packet
     again is a replay."""
     gate = CommandGate(KEY)
-    pkt = build_command(KEY, name, seq)
+    pkt = build_command(KEY, name, seq, epoch=gate.epoch)
     first = gate.check(pkt)
     assert isinstance(first, Telecommand) and first.name == name and first.sequence == seq
     again = gate.check(pkt)
@@ -102,20 +103,36 @@ def test_tlm003_authentic_commands_accepted_once(name, seq):
 @given(st.integers(0, 200), st.integers(1, 255))
 def test_tlm003_tampered_commands_refused(position, flip):
     """TLM-003: flipping any bit anywhere in the packet gets it refused (CRC or HMAC)."""
-    pkt = bytearray(build_command(KEY, "SET_PARAM", 7, 0, 2.5))
+    gate = CommandGate(KEY)
+    pkt = bytearray(build_command(KEY, "SET_PARAM", 7, 0, 2.5, epoch=gate.epoch))
     position %= len(pkt)
     pkt[position] ^= flip
-    result = CommandGate(KEY).check(bytes(pkt))
+    result = gate.check(bytes(pkt))
     assert isinstance(result, Rejection)
 
 
 def test_tlm003_wrong_key_old_sequence_and_bad_arguments_refused():
-    gate = CommandGate(KEY, last_sequence=10)
-    assert gate.check(build_command(b"x" * 32, "ARM", 11)).code == D.rejections["unauthenticated"]
-    assert gate.check(build_command(KEY, "ARM", 10)).code == D.rejections["replayed"]
-    assert gate.check(build_command(KEY, "SET_PARAM", 12, 0, float("nan"))).code == D.rejections["bad_argument"]
-    assert CommandGate(None).check(build_command(KEY, "ARM", 1)).code == D.rejections["unauthenticated"]
-    assert gate.rejected == 3 and gate.accepted == 0
+    gate = CommandGate(KEY)
+    gate.last_sequence = 10
+    e = gate.epoch
+    assert gate.check(build_command(b"x" * 32, "ARM", 11, epoch=e)).code == D.rejections["unauthenticated"]
+    assert gate.check(build_command(KEY, "ARM", 10, epoch=e)).code == D.rejections["replayed"]
+    assert gate.check(build_command(KEY, "SET_PARAM", 12, 0, float("nan"), epoch=e)).code == D.rejections["bad_argument"]
+    assert gate.check(build_command(KEY, "ARM", 13, epoch=e ^ 1)).code == D.rejections["unauthenticated"]  # old epoch
+    assert CommandGate(None).check(build_command(KEY, "ARM", 1, epoch=e)).code == D.rejections["unauthenticated"]
+    assert gate.rejected == 4 and gate.accepted == 0
+
+
+def test_tlm003_a_maximal_sequence_starts_a_new_epoch_instead_of_locking_commanding_out():
+    """TLM-003: sequence 0xFFFFFFFF is accepted once; the gate then draws a new epoch and
+    counts from 1 again, so the ground is never locked out; the old epoch is dead."""
+    draws = iter([bytes(8), bytes([1] * 8)])
+    gate = CommandGate(KEY, random_bytes=lambda n: next(draws))
+    first = gate.epoch
+    assert isinstance(gate.check(build_command(KEY, "PING", 0xFFFFFFFF, epoch=first)), Telecommand)
+    assert gate.epoch != first and gate.epochs == 2
+    assert isinstance(gate.check(build_command(KEY, "PING", 1, epoch=gate.epoch)), Telecommand)
+    assert gate.check(build_command(KEY, "PING", 2, epoch=first)).code == D.rejections["unauthenticated"]
 
 
 def test_tlm003_key_file_must_be_private(tmp_path):
@@ -125,9 +142,20 @@ def test_tlm003_key_file_must_be_private(tmp_path):
     with pytest.raises(KeyFileError, match="chmod 600"):
         load_key(str(key))
     key.chmod(0o600)
-    assert load_key(str(key)) == b"0123456789abcdef0123456789abcdef"
+    assert load_key(str(key)) == b"0123456789abcdef0123456789abcdef\n"  # the bytes as they are: unstripped
     with pytest.raises(KeyFileError, match="does not exist|No such file"):
         load_key(str(tmp_path / "missing.key"))
+    link = tmp_path / "link.key"
+    link.symlink_to(key)
+    with pytest.raises(KeyFileError, match="symbolic links|Too many levels"):  # O_NOFOLLOW
+        load_key(str(link))
+    with pytest.raises(KeyFileError, match="not a regular file"):
+        load_key(str(tmp_path))
+    short = tmp_path / "short.key"
+    short.write_bytes(b"tiny")
+    short.chmod(0o600)
+    with pytest.raises(KeyFileError, match="must hold 16"):
+        load_key(str(short))
 
 
 @given(st.binary(max_size=1200))
@@ -186,7 +214,7 @@ def test_tlm005_serial_link_over_a_real_pty(pty_pair):
     pkt = enc.event(1.0, "PHASE", 2)
     link.send(pkt)
     assert read_frames(master) == [pkt]
-    cmd = build_command(KEY, "ARM", 1)
+    cmd = build_command(KEY, "ARM", 1, epoch=0)
     os.write(master, b"\0" + cobs.encode(cmd) + b"\0" + b"\x05\x01\x00" + cobs.encode(cmd)[:5])
     time.sleep(0.05)
     got = link.receive()
@@ -217,54 +245,112 @@ def test_tlm005_udp_link_on_loopback():
     ground.close()
 
 
-WRITER = r"""
-import sys, time
-from flight.telemetry.flightlog import FlightLogWriter
-w = FlightLogWriter(sys.argv[1], flush_period_s=0.0 if sys.argv[2] == "0" else 3600)
+WRITER = """
+import sys
+from flight.telemetry.flightlog import FlightLog, TM
+log = FlightLog(sys.argv[1], start_thread=False)
 i = 0
 while True:
-    w.append(b"record-%08d-" % i + bytes(i % 97))
+    log.append(TM, b"record-%08d-" % i + bytes(i % 97))
     i += 1
     if i % 25 == 0:
-        w.flush()
-        print(w.flushed_records, flush=True)
+        log.flush()  # handed to the OS: must survive kill -9
+        print(i, flush=True)
 """
 
 
 @pytest.mark.parametrize("kill_after", [1, 7, 40])
 def test_tlm006_flight_log_survives_kill_9(tmp_path, kill_after):
-    """TLM-006: kill -9 a writer mid-stream; every record up to the last flush reads back,
-    in order and intact; a torn tail is detected, not misread."""
-    path = str(tmp_path / "flight.log")
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, path, "1"], stdout=subprocess.PIPE, text=True)
+    """TLM-006: kill -9 a writer mid-stream; every record handed to the OS reads back, in order
+    and intact; a torn tail is detected and reported, never misread."""
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     flushed = 0
     for _ in range(kill_after):
         flushed = int(proc.stdout.readline())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    (path,) = log_files(tmp_path)
     contents = read_log(path)
-    assert len(contents.records) >= flushed
-    for i, rec in enumerate(contents.records):
-        assert rec == b"record-%08d-" % i + bytes(i % 97)
+    kinds = [k for k, _ in contents.records]
+    assert kinds[0] == BOOT and len(contents.records) - 1 >= flushed and contents.problem == ""
+    for i, (kind, payload) in enumerate(contents.records[1:]):
+        assert kind == TM and payload == b"record-%08d-" % i + bytes(i % 97)
     with open(path, "ab") as fh:  # a record torn by power loss mid-write
-        fh.write(struct.pack(">2sHI", b"LR", 500, 0) + b"partial")
+        fh.write(record(TM, b"x" * 500)[:40])
     torn = read_log(path)
-    assert torn.records == contents.records and "torn record" in torn.problem and torn.torn_tail_bytes == 15
+    assert torn.records == contents.records and "torn record" in torn.problem and torn.torn_tail_bytes == 40
 
 
-def test_tlm006_corrupted_record_stops_the_reader_with_a_reason(tmp_path):
-    path = str(tmp_path / "f.log")
-    w = FlightLogWriter(path)
-    for i in range(5):
-        w.append(bytes([i]) * 10)
-    w.close()
-    with open(path, "rb") as fh:
-        data = bytearray(fh.read())
-    data[3 * 18 + 12] ^= 0xFF  # a payload byte of the fourth record
-    with open(path, "wb") as fh:
-        fh.write(bytes(data))
-    out = read_log(path)
-    assert len(out.records) == 3 and "CRC mismatch" in out.problem
+def test_tlm006_the_reader_resyncs_past_corrupt_bytes_and_reports_what_it_skipped(tmp_path):
+    """TLM-006: one torn or corrupt record never hides the records after it."""
+    good = [record(TM, bytes([i]) * 10) for i in range(6)]
+    corrupt = bytearray(good[2])
+    corrupt[-3] ^= 0xFF  # a payload byte of the third record
+    data = good[0] + good[1] + bytes(corrupt) + b"\x00garbage\xa5L" + good[3] + good[4][:9] + good[5]
+    out = parse_log(data)
+    assert [p for _, p in out.records] == [bytes([i]) * 10 for i in (0, 1, 3, 5)]
+    assert [s.reason for s in out.skipped] == ["corrupt record", "corrupt record"]  # (the garbage went with the first)
+    assert out.torn_tail_bytes == 0 and "corrupt record" in out.problem
+
+
+@given(st.lists(st.binary(max_size=40), max_size=8), st.binary(max_size=200), st.integers(0, 10_000))
+def test_tlm006_any_damage_costs_only_the_damaged_records(payloads, garbage, where):
+    """TLM-006 (property): garbage spliced anywhere loses at most the records it touches, and
+    the reader never raises."""
+    data = b"".join(record(TM, p) for p in payloads)
+    at = where % (len(data) + 1)
+    out = parse_log(data[:at] + garbage + data[at:])
+    got = [p for _, p in out.records]
+    untouched = []
+    offset = 0
+    for p in payloads:
+        size = len(record(TM, p))
+        if offset + size <= at or offset >= at:
+            untouched.append(p)
+        offset += size
+    assert all(p in got for p in untouched)
+
+
+def test_tlm006_each_boot_starts_a_new_file_and_old_files_are_pruned(tmp_path):
+    first = FlightLog(tmp_path, start_thread=False)
+    first.append(TM, b"boot one")
+    first.flush()
+    os.close(first._fd)  # power lost mid-flight: the file ends in a torn record
+    with open(first.current, "ab") as fh:
+        fh.write(record(TM, b"y" * 100)[:30])
+    second = FlightLog(tmp_path, start_thread=False, max_file_bytes=4096, max_total_bytes=3 * 4096)
+    assert second.boot == 2 and second.current != first.current
+    for i in range(400):
+        second.append(TM, bytes(100))
+        second.flush()
+    second.close()
+    files = log_files(tmp_path)
+    assert sum(f.stat().st_size for f in files) <= 3 * 4096 + 4096 + 200  # the cap (the current file may be over)
+    assert all(read_log(f).records[0][0] == BOOT for f in files)  # every part starts with its boot record
+    assert read_log(files[-1]).problem == "" and second.part > 3
+
+
+def test_tlm006_a_full_disk_costs_records_not_the_flight(tmp_path):
+    """TLM-006: writes that fail (ENOSPC from /dev/full) are counted and dropped; the log keeps
+    trying and comes back when the disk does."""
+    log = FlightLog(tmp_path, start_thread=False)
+    os.close(log._fd)
+    log._fd = os.open("/dev/full", os.O_WRONLY)
+    log.append(TM, b"lost")
+    log.flush()  # never raises
+    assert log.write_errors == 1 and log.lost == 1 and "space" in log.last_error
+    log.append(TM, b"kept")
+    log.flush()  # a new part file
+    log.close()
+    assert [p for k, p in read_log(log_files(tmp_path)[-1]).records if k == TM] == [b"kept"]
+
+
+def test_tlm006_a_slow_disk_drops_and_counts_beyond_the_queue(tmp_path):
+    log = FlightLog(tmp_path, start_thread=False, queue_bytes=4096)
+    for _ in range(100):
+        log.append(TM, bytes(100))
+    assert log.dropped > 0 and log.records + log.dropped == 100
+    log.close()
 
 
 def test_tlm003_without_a_key_file_the_flight_refuses_every_command():
@@ -273,6 +359,6 @@ def test_tlm003_without_a_key_file_the_flight_refuses_every_command():
 
     system = wiring.build({"executive": {"clock": "lockstep"}})
     for key in (KEY, b"no key configured: " + bytes(16), bytes(32)):
-        result = system.commands.handle(build_command(key, "ARM", 1))
+        result = system.commands.handle(build_command(key, "ARM", 1, epoch=system.commands.gate.epoch))
         assert isinstance(result, Rejection) and result.code == D.rejections["unauthenticated"]
     assert system.commands.executed == []

@@ -43,7 +43,7 @@ class RangeSample(NamedTuple):
 class LinkHealth:
     """A driver's own account of its link: counted, never raised. Housekeeping and FDIR read it."""
 
-    __slots__ = ("frames", "bad_frames", "timeouts", "io_errors", "retries", "reopens", "ok")
+    __slots__ = ("bad_frames", "frames", "io_errors", "ok", "reopens", "retries", "timeouts")
 
     def __init__(self) -> None:
         self.frames = 0  # good frames / transactions

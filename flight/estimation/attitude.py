@@ -31,8 +31,18 @@ MOON_RADIUS_M = 1737.4e3
 
 
 class Attitude:
-    __slots__ = ("pitch_rad", "_sigma0", "_gyro_noise", "_gyro_bias", "_hold_rate", "_elapsed_s",
-                 "_held_s", "_radius_m", "_cos", "_sin")
+    __slots__ = (
+        "_cos",
+        "_elapsed_s",
+        "_gyro_bias",
+        "_gyro_noise",
+        "_held_s",
+        "_hold_rate",
+        "_radius_m",
+        "_sigma0",
+        "_sin",
+        "pitch_rad",
+    )
 
     def __init__(self, pitch_rad: float = 0.0, sigma_rad: float = 1e-4,
                  gyro_noise_density_radps_per_rthz: float = 4.9e-5, gyro_bias_sigma_radps: float = 1e-5,

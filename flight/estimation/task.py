@@ -182,8 +182,7 @@ class EstimationTask:
         self.vx += (f_downrange - self.vx * vz / r) * dt
         self.downrange_m += self.vx * dt
         peak = math.hypot(s.accel_x_mps2, s.accel_z_mps2)  # the magnitude needs no attitude
-        if peak > out.peak_specific_force_mps2:
-            out.peak_specific_force_mps2 = peak
+        out.peak_specific_force_mps2 = max(out.peak_specific_force_mps2, peak)
 
     def _bridge(self, gap_s: float, gravity_fix: float, altitude: float, r: float, vz: float) -> None:
         """No IMU for gap_s: propagate once over it with the last good force held (guidance held

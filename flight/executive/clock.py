@@ -26,7 +26,7 @@ class FlightTime:
     samples with at decode. Before the executive starts, time counts from this object's birth.
     """
 
-    __slots__ = ("clock", "start_ns", "slot_s")
+    __slots__ = ("clock", "slot_s", "start_ns")
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock

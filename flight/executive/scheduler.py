@@ -99,7 +99,10 @@ class Executive:
         self.next_slot = 0
         self.start_ns: int | None = None
         self.stopped = False
+        self.failures = 0  # task runs that raised, all tasks
+        self.last_failed_task = ""
         self.last_failure = ""
+        self.emit_errors = 0
         self._table = self._slot_table(self.schedule, self.task_stats)
 
     def add_task(self, task: ScheduledTask, index: int | None = None) -> None:
@@ -136,8 +139,10 @@ class Executive:
                 task.run(deadline)
             except Exception as exc:  # noqa: BLE001 - one task's fault must not stop the others; health sees it
                 st.failures += 1
-                self.events.emit("TASK_FAILED", index, st.failures)
+                self.failures += 1
+                self.last_failed_task = task.name
                 self.last_failure = f"{task.name}: {exc!r}"
+                self._emit("TASK_FAILED", index, st.failures)
                 continue
             elapsed_us = (timer() - t0) / 1000.0
             st.count += 1
@@ -146,8 +151,16 @@ class Executive:
             st.max_us = max(st.max_us, elapsed_us)
             if elapsed_us > task.budget_us:
                 st.overruns += 1
-                self.events.emit("TASK_OVERRUN", index, elapsed_us)
+                self._emit("TASK_OVERRUN", index, elapsed_us)
         self.stats.slots_run += 1
+
+    def _emit(self, name: str, *args: float) -> None:
+        """Report without ever raising: the event service counts its own failures, and a sink
+        that raises anyway costs one event, counted here."""
+        try:
+            self.events.emit(name, *args)
+        except Exception:  # noqa: BLE001
+            self.emit_errors += 1
 
     def slot_deadline(self, slot: int) -> int:
         return (self.start_ns or 0) + slot * self.period_ns
@@ -170,7 +183,7 @@ class Executive:
         if behind > self.max_behind_slots:
             self._count_slips(self.next_slot, current)
             stats.slots_skipped += behind
-            self.events.emit("SLOTS_SKIPPED", behind)
+            self._emit("SLOTS_SKIPPED", behind)
             self.next_slot = current
         ran = 0
         while ran < self.max_slots_per_wake and self.next_slot <= current and not self.stopped:
@@ -193,7 +206,7 @@ class Executive:
             n = whole * len(offsets) + sum(1 for s in range(first, first + rest) if s % divisor in offsets)
             if n:
                 self.stats.slips[divisor] += n
-                self.events.emit("CYCLE_SLIP", divisor, n)
+                self._emit("CYCLE_SLIP", divisor, n)
 
     def run(self, slots: int | None = None, until: Callable[[], bool] | None = None) -> None:
         """Run until `slots` slots have run, `until()` is true, or stop() is called."""

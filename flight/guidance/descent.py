@@ -10,13 +10,14 @@ keeps the phase, the propellant book and the pitch-rate limit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import IntEnum
 
-from flight.devices.interfaces import ContactSwitch, EngineCommand
+from flight.devices.interfaces import ContactSwitch
 from flight.estimation.task import EstimationTask
 from flight.executive.scheduler import EventSink
 from flight.fdir.monitor import FdirTask
+from flight.guidance.safe import ArrestLaw, EngineGuard
 
 STANDARD_GRAVITY = 9.80665
 
@@ -62,14 +63,32 @@ class GuidanceConfig:
     touchdown_shock_mps2: float = 6.0  # specific force beyond what the engine was commanded to give
     terminal_exit_hat_m: float = 60.0  # a terminal phase entered on a wrong estimate is left above this
     touchdown_hat_m: float = 3.0
+    imu_loss_hold_s: float = 2.0  # IMU lost: hold the last command this long, then arrest the descent
+    arrest_time_constant_s: float = 4.0  # the safe and IMU-lost commands cancel the descent speed at 1/this
+    command_deadline_s: float = 0.35  # no valid command for this long: the engine guard commands alone
+    release_after_valid: int = 3  # valid commands in a row that give the engine back to guidance
 
-    def set(self, name: str, value: float) -> None:
-        known = {f.name for f in fields(self) if f.type in ("float", float)}
-        if name not in known:
-            raise KeyError(name)
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite")
-        setattr(self, name, float(value))
+    def __post_init__(self) -> None:
+        """Relations between keys (each key's own range is in the dictionary's schema)."""
+        if not self.dry_mass_kg < self.initial_mass_kg:
+            raise ValueError(f"dry_mass_kg {self.dry_mass_kg} must be below initial_mass_kg {self.initial_mass_kg}")
+        if self.propellant_reserve_kg >= self.initial_mass_kg - self.dry_mass_kg:
+            raise ValueError(f"propellant_reserve_kg {self.propellant_reserve_kg} must be below the propellant "
+                             f"{self.initial_mass_kg - self.dry_mass_kg}")
+        if not self.terminal_height_m < self.high_gate_hat_m:
+            raise ValueError(f"terminal_height_m {self.terminal_height_m} must be below high_gate_hat_m "
+                             f"{self.high_gate_hat_m}")
+        if self.max_thrust_n <= self.initial_mass_kg * self.gravity_mps2:
+            raise ValueError(f"max_thrust_n {self.max_thrust_n} cannot hold initial_mass_kg {self.initial_mass_kg} "
+                             f"against gravity_mps2 {self.gravity_mps2}")
+
+    def arrest_law(self) -> ArrestLaw:
+        return ArrestLaw(self.max_thrust_n, self.min_throttle, self.gravity_mps2, self.body_radius_m,
+                         self.arrest_time_constant_s)
+
+    @property
+    def full_flow_kg_per_s(self) -> float:
+        return self.max_thrust_n / (self.isp_s * STANDARD_GRAVITY)
 
 
 @dataclass(frozen=True)
@@ -157,7 +176,7 @@ class GuidanceTask:
         self,
         estimation: EstimationTask,
         fdir: FdirTask,
-        engine: EngineCommand,
+        guard: EngineGuard,
         events: EventSink,
         config: GuidanceConfig | None = None,
         contact: ContactSwitch | None = None,
@@ -165,7 +184,7 @@ class GuidanceTask:
     ) -> None:
         self.estimation = estimation
         self.fdir = fdir
-        self.engine = engine
+        self.guard = guard
         self.events = events
         self.config = config or GuidanceConfig()
         self.contact = contact
@@ -178,11 +197,14 @@ class GuidanceTask:
         self.last: Command | None = None
         self.propellant_low = False
         self.touchdown_time_s: float | None = None
+        self.imu_lost_since_s: float | None = None
+        self._arrest = self.config.arrest_law()
 
     # -- telecommands (return None when accepted, else the reason) -------------------------
     def arm(self) -> str | None:
         if self.phase != Phase.IDLE:
             return f"ARM needs IDLE, phase is {self.phase.name}"
+        self.guard.arm(True)
         self._enter(Phase.ARMED)
         return None
 
@@ -239,16 +261,46 @@ class GuidanceTask:
         if nav is None:
             return
         self._book_propellant()
-        self._phase_logic(nav, peak_force)
-        cmd = command(self.phase, nav, self.mass_kg, c)
-        if self.propellant_kg <= 0.0:
-            cmd = Command(0.0, cmd.pitch_rad, cmd.target_vertical_speed_mps, cmd.pessimistic_hat_m)
-        max_step = c.pitch_rate_limit_radps * self.period_s
-        self.pitch_rad += max(-max_step, min(max_step, cmd.pitch_rad - self.pitch_rad))
+        if self.fdir.summary.imu_lost and self.phase in POWERED:
+            self._imu_lost(nav)
+        else:
+            self.imu_lost_since_s = None
+            self._phase_logic(nav, peak_force)
+            cmd = command(self.phase, nav, self.mass_kg, c)
+            if self.propellant_kg <= 0.0:
+                cmd = Command(0.0, cmd.pitch_rad, cmd.target_vertical_speed_mps, cmd.pessimistic_hat_m)
+            max_step = c.pitch_rate_limit_radps * self.period_s
+            self.pitch_rad += max(-max_step, min(max_step, cmd.pitch_rad - self.pitch_rad))
+            self._previous_throttle = self.throttle
+            self.throttle = cmd.throttle
+            self.last = cmd
+        self.guard.offer(self.throttle, self.pitch_rad, self.phase in POWERED, self.mass_kg)
+
+    def _imu_lost(self, nav: NavState) -> None:
+        """No IMU: the estimate is stale. Hold the last command for imu_loss_hold_s (the
+        estimation bridges the gap with that force held), then arrest the descent on a model of
+        the thrust commanded, attitude held. Only the contact switch can end it in a touchdown."""
+        c = self.config
+        now = self.estimation.output.time_s
+        if self.imu_lost_since_s is None:
+            self.imu_lost_since_s = now
+            self._arrest.model_v = None
+        if self.contact is not None and self.contact.closed():
+            self.touchdown_time_s = now
+            self._enter(Phase.TOUCHDOWN)
+            self.throttle = 0.0
+            return
+        if now - self.imu_lost_since_s <= c.imu_loss_hold_s:
+            return  # the last command stands
+        if self._arrest.model_v is None:
+            # the last estimate is from the last IMU sample; the held command has acted since
+            last = self.estimation.output.imu_last_s or now
+            g_eff = c.gravity_mps2 - nav.horizontal_speed_mps ** 2 / (c.body_radius_m + nav.altitude_m)
+            held = self.throttle * c.max_thrust_n * math.cos(self.pitch_rad) / self.mass_kg - g_eff
+            self._arrest.model_v = nav.vertical_speed_mps + held * (now - last)
         self._previous_throttle = self.throttle
-        self.throttle = cmd.throttle
-        self.last = cmd
-        self.engine.command(self.throttle, self.pitch_rad)
+        self.throttle = 0.0 if self.propellant_kg <= 0.0 else self._arrest.open_loop(
+            self.mass_kg, self.pitch_rad, nav.horizontal_speed_mps, nav.altitude_m, self.period_s)
 
     def _book_propellant(self) -> None:
         c = self.config
@@ -272,6 +324,7 @@ class GuidanceTask:
             self._enter(Phase.APPROACH)  # the estimate moved up (a late altimeter): 0.8 m/s from here would
             #                              burn the propellant long before the ground
         if self.phase == Phase.TOUCHDOWN:
+            self.guard.arm(False)
             self._enter(Phase.SAFE)
         elif self.phase in (Phase.TERMINAL, Phase.APPROACH, Phase.ABORT_HOLD) and self._touchdown(nav, peak_force):
             self.touchdown_time_s = self.estimation.output.time_s

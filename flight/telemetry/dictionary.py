@@ -38,13 +38,21 @@ class CommandDef:
 
 
 @dataclass(frozen=True)
+class ParameterDef:
+    """A SET_PARAM target: a key of the flight configuration ([config.<section>] <name>)."""
+
+    section: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Dictionary:
     apids: dict[str, int]
     hk_structure_id: int
     channels: tuple[Channel, ...]
     events: dict[str, EventDef]
     commands: dict[str, CommandDef]
-    parameters: tuple[str, ...]
+    parameters: tuple[ParameterDef, ...]
     rejections: dict[str, int]
 
     @property
@@ -69,6 +77,10 @@ class Dictionary:
 
 def parse(text: str) -> Dictionary:
     raw = tomllib.loads(text)
+    return _build(raw)
+
+
+def _build(raw: dict) -> Dictionary:
     channels = tuple(Channel(c["name"], c["type"], c.get("unit", ""), c.get("description", "")) for c in raw["channels"])
     events = {
         e["name"]: EventDef(e["id"], e["name"], e["severity"], e.get("args", ""), e.get("description", ""))
@@ -81,7 +93,7 @@ def parse(text: str) -> Dictionary:
         channels=channels,
         events=events,
         commands=commands,
-        parameters=tuple(p["name"] for p in raw.get("parameters", [])),
+        parameters=tuple(ParameterDef(p.get("section", "guidance"), p["name"]) for p in raw.get("parameters", [])),
         rejections=dict(raw["rejections"]),
     )
     _check(d)
@@ -103,5 +115,17 @@ def _check(d: Dictionary) -> None:
 
 
 @lru_cache(maxsize=1)
+def raw_document() -> dict:
+    """The dictionary file as parsed TOML (the config schema is read from it: flight/config.py)."""
+    return tomllib.loads(resources.files("flight.telemetry").joinpath("dictionary.toml").read_text())
+
+
+@lru_cache(maxsize=1)
 def load() -> Dictionary:
-    return parse(resources.files("flight.telemetry").joinpath("dictionary.toml").read_text())
+    raw = raw_document()
+    d = _build(raw)
+    for p in d.parameters:  # every SET_PARAM target is a typed, bounded number in the config schema
+        entry = raw.get("config", {}).get(p.section, {}).get(p.name)
+        if not isinstance(entry, dict) or entry.get("type") not in ("float", "int", "bool"):
+            raise ValueError(f"dictionary: parameter {p.section}.{p.name} is not a number or bool in [config]")
+    return d

@@ -1,94 +1,247 @@
-"""The on-board flight log: every telemetry packet appended as a record with its own CRC.
+"""The on-board flight log: every packet sent, every command accepted, one file per boot.
 
-Record: magic b"LR" | length (u16) | CRC-32 of the payload (u32) | payload.
-The writer buffers and hands the buffer to the OS every `flush_period_s` (and on close), so
-after `kill -9` every record up to the last flush reads back. A torn or corrupt tail is
-detected (short header, short payload, bad magic or CRC) and reported, never misread.
+Record: SYNC (4 bytes) | kind u8 | length u16 | CRC-32 u32 over kind, length and payload |
+payload. Kinds: TM (a telemetry packet as sent), TC (a telecommand as accepted), BOOT (the
+first record of every file: boot number, part, wall-clock time, version).
+
+Writer (`FlightLog`): the flight's tick only appends to a bounded in-memory buffer (no system
+call); a writer thread hands the buffer to the OS every `flush_period_s` (and fsyncs if asked),
+rotates to a new part file beyond `max_file_bytes`, and deletes the oldest files when the folder
+holds more than `max_total_bytes`. Every boot starts a new file, so a torn tail never poisons
+the next flight. A full or failing disk costs records, never the flight: write errors and
+dropped records are counted (housekeeping channels) and the writer keeps trying.
+
+Reader (`read_log`): resynchronises past torn or corrupt bytes at the next SYNC and reports
+every region it skipped. After `kill -9` every record handed to the OS before it reads back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
+import threading
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-MAGIC = b"LR"
-HEADER = struct.Struct(">2sHI")
+SYNC = b"\xa5LR\x5a"
+HEADER = struct.Struct(">4sBHI")  # sync, kind, length, crc
 MAX_RECORD = 0xFFFF
+TM, TC, BOOT = 1, 2, 3
+KIND_NAMES = {TM: "tm", TC: "tc", BOOT: "boot"}
+BOOT_BODY = struct.Struct(">IHd16s")  # boot number, part, wall-clock time (s since 1970), version
+FILE_NAME = re.compile(r"^flight-(\d{6})-(\d{3})\.log$")
 
 
-class FlightLogWriter:
-    def __init__(self, path: str, flush_period_s: float = 1.0, fsync: bool = False,
-                 clock: Callable[[], float] | None = None) -> None:
-        import time
+def record(kind: int, payload: bytes) -> bytes:
+    """One record's bytes.
 
-        self.path = path
+    >>> r = record(TM, b"abc")
+    >>> r[:4] == SYNC and len(r) == HEADER.size + 3
+    True
+    """
+    if len(payload) > MAX_RECORD:
+        raise ValueError(f"log record of {len(payload)} bytes exceeds {MAX_RECORD}")
+    crc = zlib.crc32(payload, zlib.crc32(struct.pack(">BH", kind, len(payload))))
+    return HEADER.pack(SYNC, kind, len(payload), crc) + payload
+
+
+class FlightLog:
+    def __init__(self, directory: str | Path, flush_period_s: float = 1.0, fsync: bool = False,
+                 max_file_bytes: int = 64 << 20, max_total_bytes: int = 1 << 30, queue_bytes: int = 4 << 20,
+                 version: str = "", wall_clock: Callable[[], float] = time.time, start_thread: bool = True) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)  # an unusable folder fails here, at start-up
         self.flush_period_s = flush_period_s
         self.fsync = fsync
-        self._clock = clock or time.monotonic
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
+        self.queue_bytes = queue_bytes
+        self.version = version.encode()[:16]
+        self.wall_clock = wall_clock
+        self.boot = 1 + max((int(m.group(1)) for p in self.dir.iterdir() if (m := FILE_NAME.match(p.name))), default=0)
+        self.part = 0
+        self._fd = -1
+        self._file_bytes = 0
         self._buffer = bytearray()
-        self._last_flush = self._clock()
-        self.records = 0
-        self.flushed_records = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        # counters (read by housekeeping; written by the writer thread or the tick, each by one)
+        self.records = 0  # appended
+        self.dropped = 0  # refused: the buffer was full (the disk is slower than the flight)
+        self.lost = 0  # handed to a write that failed
+        self.write_errors = 0
+        self.last_error = ""
+        self.written_bytes = 0
+        self._open_part()  # the first file is created now: a bad folder is a start-up error
+        self._thread = threading.Thread(target=self._run, name="flight-log", daemon=True)
+        if start_thread:
+            self._thread.start()
 
-    def append(self, payload: bytes) -> None:
-        if len(payload) > MAX_RECORD:
-            raise ValueError(f"log record of {len(payload)} bytes exceeds {MAX_RECORD}")
-        self._buffer += HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    # -- the tick's side: cheap and never raises ------------------------------------------
+    def append(self, kind: int, payload: bytes) -> None:
+        n = len(payload)
+        if n > MAX_RECORD or len(self._buffer) + n + HEADER.size > self.queue_bytes:
+            self.dropped += 1
+            return
+        crc = zlib.crc32(payload, zlib.crc32(struct.pack(">BH", kind, n)))
+        with self._lock:
+            self._buffer += HEADER.pack(SYNC, kind, n, crc)
+            self._buffer += payload
         self.records += 1
-        if self._clock() - self._last_flush >= self.flush_period_s:
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_period_s)
+            self._wake.clear()
             self.flush()
 
     def flush(self) -> None:
-        with memoryview(self._buffer) as view:
+        """Hand the buffer to the OS (the writer thread calls this; close() does too)."""
+        with self._lock:
+            data, self._buffer = self._buffer, bytearray()
+        if not data:
+            return
+        try:
+            if self._fd < 0:
+                self._open_part()
+            self._write(data)
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self.write_errors += 1
+            self.lost += data.count(SYNC)  # an upper bound: a payload may hold the sync bytes too
+            self.last_error = f"{exc.strerror or exc}"
+            self._close_fd()  # reopen (a new part) on the next flush: the disk may come back
+            return
+        if self._file_bytes >= self.max_file_bytes:
+            self._close_fd()
+        self._prune()
+
+    def _write(self, data: bytes | bytearray) -> None:
+        with memoryview(data) as view:
             done = 0
             while done < len(view):
                 done += os.write(self._fd, view[done:])
-        self._buffer.clear()
-        if self.fsync:
-            os.fsync(self._fd)
-        self._last_flush = self._clock()
-        self.flushed_records = self.records
+        self._file_bytes += len(data)
+        self.written_bytes += len(data)
+
+    def _open_part(self) -> None:
+        self.part += 1
+        path = self.dir / f"flight-{self.boot:06d}-{self.part:03d}.log"
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._file_bytes = 0
+        self.current = path
+        self._write(record(BOOT, BOOT_BODY.pack(self.boot, self.part, self.wall_clock(), self.version)))
+
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = -1
+
+    def _prune(self) -> None:
+        """Delete the oldest files while the folder holds more than max_total_bytes (never the
+        current one)."""
+        try:
+            files = sorted((p for p in self.dir.iterdir() if FILE_NAME.match(p.name)), key=_order)
+            sizes = [p.stat().st_size for p in files]
+        except OSError:
+            return
+        total = sum(sizes)
+        for p, size in zip(files, sizes):
+            if total <= self.max_total_bytes or p == getattr(self, "current", None):
+                break
+            try:
+                p.unlink()
+                total -= size
+            except OSError:
+                break
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self.flush()
-            os.close(self._fd)
-            self._fd = -1
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+        self.flush()
+        self._close_fd()
+
+
+def _order(path: Path) -> tuple[int, int]:
+    m = FILE_NAME.match(path.name)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def log_files(directory: str | Path) -> list[Path]:
+    """The folder's log files, oldest first (boot, then part)."""
+    return sorted((p for p in Path(directory).iterdir() if FILE_NAME.match(p.name)), key=_order)
+
+
+@dataclass
+class Skipped:
+    offset: int
+    length: int
+    reason: str
 
 
 @dataclass
 class LogContents:
-    records: list[bytes] = field(default_factory=list)
-    torn_tail_bytes: int = 0  # bytes after the last good record
-    problem: str = ""  # why reading stopped early, if it did
+    records: list[tuple[int, bytes]] = field(default_factory=list)  # (kind, payload)
+    skipped: list[Skipped] = field(default_factory=list)  # torn or corrupt regions passed over
+    torn_tail_bytes: int = 0  # bytes at the end that are not a whole record
+
+    @property
+    def problem(self) -> str:
+        return "; ".join(f"{s.reason} at byte {s.offset} ({s.length} bytes skipped)" for s in self.skipped)
 
 
-def read_log(path: str) -> LogContents:
-    with open(path, "rb") as fh:
-        data = fh.read()
+def parse_log(data: bytes) -> LogContents:
+    """Every whole, intact record in order; anything else is skipped up to the next SYNC and
+    reported. Never raises on any input."""
     out = LogContents()
-    i = 0
-    while i < len(data):
-        if len(data) - i < HEADER.size:
-            out.problem = f"torn header at byte {i}"
+    i, n = 0, len(data)
+    while i < n:
+        if data[i:i + 4] != SYNC:
+            j = data.find(SYNC, i + 1)
+            end = n if j < 0 else j
+            _skip(out, i, end - i, "no sync", tail=j < 0)
+            i = end
+            continue
+        if n - i < HEADER.size:
+            _skip(out, i, n - i, "torn header", tail=True)
             break
-        magic, length, crc = HEADER.unpack_from(data, i)
-        if magic != MAGIC:
-            out.problem = f"bad record magic at byte {i}"
-            break
+        _, kind, length, crc = HEADER.unpack_from(data, i)
         start = i + HEADER.size
-        payload = data[start : start + length]
-        if len(payload) < length:
-            out.problem = f"torn record at byte {i} ({len(payload)} of {length} bytes)"
-            break
-        if zlib.crc32(payload) != crc:
-            out.problem = f"CRC mismatch in record at byte {i}"
-            break
-        out.records.append(payload)
+        payload = data[start:start + length]
+        if len(payload) < length or zlib.crc32(payload, zlib.crc32(struct.pack(">BH", kind, length))) != crc:
+            j = data.find(SYNC, i + 1)
+            end = n if j < 0 else j
+            reason = "torn record" if len(payload) < length and j < 0 else "corrupt record"
+            _skip(out, i, end - i, reason, tail=j < 0)
+            i = end
+            continue
+        out.records.append((kind, bytes(payload)))
         i = start + length
-    out.torn_tail_bytes = len(data) - i
     return out
+
+
+def _skip(out: LogContents, offset: int, length: int, reason: str, tail: bool) -> None:
+    out.skipped.append(Skipped(offset, length, reason))
+    if tail:
+        out.torn_tail_bytes = length
+
+
+def read_log(path: str | Path) -> LogContents:
+    with open(path, "rb") as fh:
+        return parse_log(fh.read())
+
+
+def read_logs(paths: Iterable[str | Path]) -> list[tuple[Path, LogContents]]:
+    return [(Path(p), read_log(p)) for p in paths]

@@ -14,6 +14,7 @@ The PUS-C TM time field is 8 bytes: flight time in seconds as a big-endian doubl
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from spacepackets.ecss import PusTm
@@ -39,6 +40,8 @@ class TelemetryEncoder:
     def __init__(self, dictionary: Dictionary | None = None) -> None:
         self.d = dictionary or load()
         self._hk = self.d.hk_format
+        self._names = [c.name for c in self.d.channels]
+        self._text = [i for i, c in enumerate(self.d.channels) if c.type.endswith("s")]  # names as bytes
         self._seq: dict[int, int] = {}
 
     def _tm(self, apid_name: str, service: int, subtype: int, time_s: float, data: bytes) -> bytes:
@@ -48,11 +51,13 @@ class TelemetryEncoder:
         return bytes(PusTm(service=service, message_subtype=subtype, timestamp=_timestamp(time_s),
                            source_data=data, apid=apid, seq_count=seq).pack())
 
-    def housekeeping(self, time_s: float, values: dict[str, float | int]) -> bytes:
+    def housekeeping(self, time_s: float, values: Mapping[str, float | int | str]) -> bytes:
         try:
-            ordered = [values[c.name] for c in self.d.channels]
+            ordered: list[float | int | str | bytes] = [values[name] for name in self._names]
         except KeyError as missing:
             raise TelemetryError(f"housekeeping channel {missing} has no value") from None
+        for i in self._text:
+            ordered[i] = str(ordered[i]).encode("utf-8", "replace")
         return self._tm("housekeeping", 3, 25, time_s, self._hk.pack(self.d.hk_structure_id, *ordered))
 
     def event(self, time_s: float, name: str, *args: float) -> bytes:
@@ -91,7 +96,8 @@ def decode_tm(raw: bytes, dictionary: Dictionary | None = None) -> DecodedTm:
             fields = d.hk_format.unpack(data)
             if fields[0] != d.hk_structure_id:
                 raise TelemetryError(f"unknown housekeeping structure {fields[0]}")
-            values = dict(zip((c.name for c in d.channels), fields[1:]))
+            values = {c.name: v.rstrip(b"\0").decode("utf-8", "replace") if isinstance(v, bytes) else v
+                      for c, v in zip(d.channels, fields[1:])}
             return DecodedTm("housekeeping", tm.apid, tm.seq_count, time_s, "housekeeping", values)
         if service == 5:
             (event_id,) = struct.unpack_from(">H", data)

@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[tuple[str, ...], dict[str, float | None]]] = {
     "bias_drift": (RANGE_SENSORS, {"rate_mps": None}),
     "dropouts": (RANGE_SENSORS, {"probability": None}),
     "imu_bias_jump": (("imu",), {"up_mps2": 0.0, "downrange_mps2": 0.0}),
+    "imu_gap": (("imu",), {}),
 }
 COMMON = {"kind", "sensor", "start_s", "end_s"}
 

@@ -95,8 +95,7 @@ class World:
         s = body.local()
         ground = self.index.elevation(s.downrange_m)
         self.state, self.terrain_below_m = s, ground
-        if self.imu_faults:
-            self._imu_faults(t)
+        imu_on = not self.imu_faults or self._imu_faults(t)
         if s.altitude_m <= ground:
             self._touch(t, before, s, ground)
             return
@@ -105,19 +104,25 @@ class World:
         # the body's inertial turn over the step: the local vertical turned toward downrange by
         # the ground angle travelled (which raises the up-range pitch), less the pitch change
         rate = ((s.downrange_m - before.downrange_m) / RADIUS_M - (pitch - pitch_before)) / DT_S
-        self.imu.push(self.imu_model.sample(t, truth.thrust_accel_up_mps2, truth.thrust_accel_downrange_mps2,
-                                            pitch, rate))
+        sample = self.imu_model.sample(t, truth.thrust_accel_up_mps2, truth.thrust_accel_downrange_mps2, pitch, rate)
+        if imu_on:  # (drawn either way: a gap does not shift the noise of what follows)
+            self.imu.push(sample)
         for model, feed in self._rangefinders:
             if model.due(t):
                 sample = model.sample(t, s.altitude_m, s.downrange_m, pitch, s.altitude_m - ground)
                 if sample is not None:
                     feed.push(sample)
 
-    def _imu_faults(self, t: float) -> None:
+    def _imu_faults(self, t: float) -> bool:
+        """Apply the IMU's faults at t; False while an imu_gap silences it."""
+        on = True
         for fault in self.imu_faults:
             if fault.kind == "imu_bias_jump" and fault.start_s <= t and id(fault) not in self._fired:
                 self._fired.add(id(fault))
                 self.imu_model.jump_bias(fault.params["up_mps2"], fault.params["downrange_mps2"])
+            elif fault.kind == "imu_gap" and fault.active(t):
+                on = False
+        return on
 
     def _touch(self, t: float, before: Local, s: Local, ground: float) -> None:
         # a step face: it moved sideways into ground that stands higher than where it just was
