@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from filterpy.kalman import KalmanFilter
 from flight._altfilter import ffi, lib
 from hypothesis import given
@@ -154,3 +155,27 @@ def test_alt003_bad_configuration_is_refused_with_a_clear_error():
         AltitudeFilter(accel_noise_psd=math.nan)
     with pytest.raises(ValueError, match="unknown estimator policy"):
         AltitudeFilter("kalman-ish")
+
+
+@given(gap=st.floats(1e-3, 3600.0), force=st.floats(-10.0, 10.0), sigma=st.floats(0.0, 5.0))
+def test_alt012_a_gap_is_bridged_with_the_held_force_and_at_least_its_uncertainty(gap, force, sigma):
+    """ALT-012: alt_predict_gap moves the mean as the held force would (one exact step of the
+    constant-acceleration model) and widens the height's sigma by at least the gap's own term,
+    1/2 sigma_a T^2, over the same gap with no force error; any length up to an hour."""
+    start = dict(x0=(5000.0, -30.0, 0.0, 100.0), var0=(100.0, 1.0, 1e-8, 100.0), **NO_BOUNDS)
+    bridged, plain = AltitudeFilter("none", **start), AltitudeFilter("none", **start)
+    assert bridged.predict_gap(gap, force, 0.0, sigma) and plain.predict_gap(gap, force, 0.0, 0.0)
+    g = default_config("none")["gravity_mps2"]
+    assert bridged.x[0] == pytest.approx(5000.0 - 30.0 * gap + 0.5 * (force - g) * gap * gap, rel=1e-9, abs=1e-6)
+    assert bridged.x[1] == pytest.approx(-30.0 + (force - g) * gap, rel=1e-9, abs=1e-9)
+    assert bridged.x == plain.x
+    assert bridged.P[0][0] - plain.P[0][0] >= 0.999 * (0.5 * sigma * gap * gap) ** 2 - 1e-12 * plain.P[0][0]
+
+
+def test_alt012_a_bad_gap_changes_nothing():
+    f = AltitudeFilter("terrain-aware", x0=(5000.0, -30.0, 0.0, 100.0))
+    before = f.snapshot()
+    for args in ((3600.5, 0.0, 0.0, 0.1), (0.0, 0.0, 0.0, 0.1), (1.0, math.nan, 0.0, 0.1), (1.0, 0.0, 0.0, -0.1),
+                 (1.0, 0.0, 0.0, math.inf), (math.inf, 0.0, 0.0, 0.1)):
+        assert not f.predict_gap(*args)
+    assert f.snapshot() == before

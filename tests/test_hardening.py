@@ -519,3 +519,43 @@ def test_hrd007_the_wheel_installs_without_extras_and_flies_without_numpy(tmp_pa
     imported = {line.split("|")[-1].strip().split(".")[0] for line in p.stderr.splitlines() if "import time:" in line}
     assert "flight" in imported and "numpy" not in imported and "ground" not in imported and "hil" not in imported
     assert "phase APPROACH" in p.stdout
+
+
+# -- HRD-005: a log you can always read ------------------------------------------------------
+def test_hrd005_lander_log_decodes_every_record_and_reports_damage(tmp_path):
+    """HRD-005: a flight's log (two boots, the first torn mid-record) decodes to JSON lines
+    and CSV: boot records, events, housekeeping, verification and the accepted command; the
+    torn bytes are a row of kind 'skipped', never a crash."""
+    import csv
+    import io
+    import json
+
+    from flight.telemetry.flightlog import log_files
+
+    logdir = tmp_path / "log"
+    for boot in (1, 2):
+        system = wiring.build({"executive": {"clock": "lockstep"}, "log": {"dir": str(logdir)},
+                               "commands": {"key_file": key_file(tmp_path)}})
+        system.commands.handle(build_command(KEY, "ARM", 1, epoch=system.commands.gate.epoch))
+        system.executive.run(slots=200)
+        system.close()
+        if boot == 1:
+            with open(log_files(logdir)[0], "ab") as fh:
+                fh.write(b"\xa5LR\x5a\x01\x00\x40torn")  # power lost mid-record
+    out = subprocess.run([sys.executable, "-m", "hil.cli", "log", str(logdir)], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("boot") == 2 and kinds.count("command") == 2 and kinds.count("skipped") == 1
+    assert {"housekeeping", "event", "verification"} <= set(kinds)
+    assert [r["boot"] for r in rows if r["kind"] == "command"] == [1, 2]
+    assert next(r for r in rows if r["kind"] == "command")["name"] == "ARM"
+    assert [r["name"] for r in rows if r["kind"] == "skipped"] == ["torn record"]
+    hk = subprocess.run([sys.executable, "-m", "hil.cli", "log", str(logdir), "--format", "csv", "--kind",
+                         "housekeeping"], capture_output=True, text=True, timeout=60, check=False)
+    table = list(csv.DictReader(io.StringIO(hk.stdout)))
+    assert len(table) == 2 * 20 and float(table[-1]["time_s"]) == pytest.approx(1.9)
+    missing = subprocess.run([sys.executable, "-m", "hil.cli", "log", str(tmp_path / "nope")], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
