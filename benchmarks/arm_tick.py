@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from board import arm  # noqa: E402
+from board import arm
 
 SCRIPT = ROOT / "benchmarks" / "flight_tick.py"
 # flight_tick.py puts the checkout first on sys.path; under qemu the wheel's flight must win, so

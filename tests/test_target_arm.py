@@ -16,9 +16,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from target_helpers import require
 
 from board import arm
-from target_helpers import require
 
 ROOT = Path(__file__).resolve().parents[1]
 EM_AARCH64 = 183

@@ -21,12 +21,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from target_helpers import require
 
 from board import flash
 from board.flash import DeviceFormat, FlashError
 from board.tools import wasm_pico
 from hil import cli
-from target_helpers import require
 
 MAIN = 'from emulator import core\nfrom emulator.sub import deep\nFIRMWARE = core.NAME + deep.TAG\nprint("firmware", FIRMWARE)\n'
 
@@ -109,7 +109,7 @@ def test_fl003_dry_run_prints_the_plan_and_writes_nothing(board, tmp_path, capsy
 
 def test_fl003_dry_run_without_a_device_plans_for_an_empty_pico(tmp_path, capsys):
     root = _tree(tmp_path)
-    plan = flash.flash(None, dry_run=True, root=root, ports=lambda: [])
+    plan = flash.flash(None, dry_run=True, root=root, ports=list)
     out = capsys.readouterr().out
     assert "no Pico found" in out and "plan for (no device): MicroPython (assumed >= 1.23)" in out
     assert [s.action for s in plan.steps] == ["mkdir", "mkdir"] + ["copy"] * 5
@@ -175,7 +175,7 @@ def test_fl006_no_device_names_the_ports_it_looked_at(capsys):
     assert "no Pico found" in text and "2E8A" in text and "--port" in text
     assert "/dev/ttyS0 (not USB)" in text and "/dev/ttyUSB0 (USB 1A86:7523)" in text
     with pytest.raises(FlashError, match="no serial ports at all"):
-        flash.find_pico(lambda: [])
+        flash.find_pico(list)
     two = [SimpleNamespace(device=f"/dev/ttyACM{i}", vid=0x2E8A, pid=5) for i in range(2)]
     with pytest.raises(FlashError, match="several Picos: /dev/ttyACM0, /dev/ttyACM1"):
         flash.find_pico(lambda: two)

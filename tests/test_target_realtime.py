@@ -43,9 +43,10 @@ print(json.dumps({"report": [r.affinity, r.fifo, r.memory_locked, r.gc_frozen], 
 
 
 def _caps() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("CapEff:"):
-            return int(line.split()[1], 16)
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
     return 0
 
 

@@ -40,14 +40,13 @@ class WasmPico:
         # raw before anything is written: no echo of the board's own output back to it, no CR/LF mapping
         tty.setraw(slave)
         args = ["node", str(SCRIPT), "--heap", str(heap_bytes)] + (["--log", str(log)] if log else [])
-        self.stderr_path = (log.with_suffix(".stderr") if log else None)
-        stderr = open(self.stderr_path, "wb") if self.stderr_path else subprocess.DEVNULL
+        # the board's own errors (Node, the wasm loader) go next to the log, else nowhere
+        self.stderr_path = log.with_suffix(".stderr") if log else Path(os.devnull)
         try:
-            self.proc = subprocess.Popen(args, stdin=master, stdout=master, stderr=stderr, cwd=HERE)
+            with open(self.stderr_path, "wb") as stderr:
+                self.proc = subprocess.Popen(args, stdin=master, stdout=master, stderr=stderr, cwd=HERE)
         finally:
             os.close(master)  # the board holds it now
-            if stderr is not subprocess.DEVNULL:
-                stderr.close()
         # keep the slave open: between two host connections the master would otherwise see a hang-up
         self._slave = slave
         self.port = os.ttyname(slave)
@@ -64,7 +63,7 @@ class WasmPico:
             os.close(self._slave)
             self._slave = -1
 
-    def __enter__(self) -> WasmPico:
+    def __enter__(self) -> WasmPico:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
