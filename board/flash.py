@@ -325,8 +325,8 @@ def connect(port: str):
     except TransportError:
         transport.close()
         raise FlashError(f"{port} opened but gave no MicroPython raw REPL: is it a Pico running MicroPython? "
-                         f"(firmware that turned off Ctrl-C with micropython.kbd_intr(-1) must be stopped first: "
-                         f"unplug, hold BOOTSEL... or reset it and flash within its start-up delay)") from None
+                         f"If it is, its firmware ignores Ctrl-C (micropython.kbd_intr(-1) while it streams) "
+                         f"and must hand the REPL back first") from None
     return transport
 
 

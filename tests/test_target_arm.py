@@ -37,23 +37,24 @@ def target() -> arm.TargetPython:
 
 
 def test_tgt001_wheel_holds_only_flight_and_an_aarch64_kernel(target):
+    info = f"lander_flight-{arm.flight_version()}.dist-info"
     with zipfile.ZipFile(target.wheel) as zf:
         names = zf.namelist()
         top = {n.split("/")[0] for n in names}
-        assert top == {"flight", "lander_flight-0.1.0.dist-info"}
+        assert top == {"flight", info}
         assert "flight/telemetry/dictionary.toml" in names and "flight/app.py" in names
         sos = [n for n in names if n.endswith(".so")]
         assert sos == ["flight/_altfilter.cpython-311-aarch64-linux-gnu.so"]
         elf = zf.read(sos[0])
         assert elf[:4] == b"\x7fELF" and int.from_bytes(elf[18:20], "little") == EM_AARCH64
         assert not [n for n in names if n.endswith(".c") or "__pycache__" in n]
-        meta = zf.read("lander_flight-0.1.0.dist-info/METADATA").decode()
+        meta = zf.read(f"{info}/METADATA").decode()
         for dep in ("cffi", "pyserial", "smbus2", "spacepackets"):
             assert f"Requires-Dist: {dep}" in meta
         assert "numpy" not in meta
-        assert "Tag: cp311-cp311-linux_aarch64" in zf.read("lander_flight-0.1.0.dist-info/WHEEL").decode()
+        assert "Tag: cp311-cp311-linux_aarch64" in zf.read(f"{info}/WHEEL").decode()
         # RECORD: every file with its sha256 and size, as pip checks them
-        for line in zf.read("lander_flight-0.1.0.dist-info/RECORD").decode().splitlines():
+        for line in zf.read(f"{info}/RECORD").decode().splitlines():
             name, digest, size = line.split(",")
             if name.endswith("RECORD"):
                 continue

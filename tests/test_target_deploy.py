@@ -58,7 +58,7 @@ def test_dep001_files_and_modes(bundle):
     assert deps == ["cffi", "deprecation", "fastcrc", "packaging", "pycparser", "pyserial", "smbus2", "spacepackets"]
     assert all(_mode(p) == 0o644 for p in (pi / "wheels").iterdir())
     assert _mode(bundle.ground_key) == 0o600 and _mode(bundle.ground_key.parent) == 0o700
-    assert bundle.wheel.name == "lander_flight-0.1.0-cp311-cp311-linux_aarch64.whl"
+    assert bundle.wheel.name == f"lander_flight-{arm.flight_version()}-cp311-cp311-linux_aarch64.whl"
 
 
 def test_dep002_one_fresh_key_both_sides_read_alike(bundle):
