@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-sil bench-realtime lint clean
+.PHONY: demo test test-fast bench bench-sil bench-realtime bench-arm lint clean
 
 $(STAMP): pyproject.toml setup.py c_kernels/build.py c_kernels/*.c c_kernels/*.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,12 @@ bench-sil: $(STAMP)
 bench-realtime: $(STAMP)
 	$(BIN)/python benchmarks/realtime_jitter.py --seconds 60
 
+bench-arm: $(STAMP)
+	$(BIN)/python benchmarks/arm_tick.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check flight ground hil tests benchmarks
 	$(BIN)/pyright
 
 clean:
-	rm -rf $(VENV) build *.egg-info sim-out flight/_altfilter*.so flight/_altfilter.c ground/_truth*.so ground/_truth.c
+	rm -rf $(VENV) .cache build *.egg-info sim-out flight/_altfilter*.so flight/_altfilter.c ground/_truth*.so ground/_truth.c

@@ -23,6 +23,18 @@ def _run(args: argparse.Namespace) -> int:
     except (wiring.ConfigError, ValueError) as exc:
         print(f"lander-flight: {exc}", file=sys.stderr)
         return 2
+    from flight import realtime
+
+    try:
+        rt = realtime.apply(realtime.config_from_table(system.config.get("realtime", {})))
+    except ValueError as exc:
+        system.close()
+        print(f"lander-flight: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    system.realtime_flags = rt.flags  # housekeeping reports what the process got
+    if rt.requested:
+        print(rt.summary(), file=sys.stderr)
+    realtime.notify_ready(rt)  # READY=1 for a Type=notify unit; nothing without NOTIFY_SOCKET
     run = system.config.get("run", {})
     duration = args.duration if args.duration is not None else run.get("duration_s")
     auto = args.auto_start or run.get("auto_start", False)  # a checked bool: "false" is refused

@@ -185,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "skipped, undecodable")
     p.add_argument("--out", default=None, help="write here instead of standard output")
     p.set_defaults(func=_cmd_log)
+
+    from board import (  # target support: light imports, the tools load when a command runs
+        deploy,
+        flash,
+    )
+
+    flash.add_parser(sub)
+    deploy.add_parser(sub)
     return parser
 
 
