@@ -371,6 +371,16 @@ static void reset_terrain(alt_filter *f, double z, double noise_var)
     condition_covariance(&f->cfg, P);
 }
 
+int32_t alt_reset_terrain(alt_filter *f, double terrain_elevation_m, double variance_m2)
+{
+    if (f == NULL || !finite(terrain_elevation_m) || !finite(variance_m2) || variance_m2 <= 0.0 ||
+        variance_m2 > MAX_SIGMA_M * MAX_SIGMA_M) {
+        return ALT_INVALID_INPUT;
+    }
+    reset_terrain(f, f->x[H_] - terrain_elevation_m, variance_m2);
+    return 0;
+}
+
 int32_t alt_reopen_sensor(alt_filter *f, int32_t sensor_id)
 {
     if (f == NULL || sensor_id < 0 || sensor_id >= ALT_MAX_SENSORS) {

@@ -142,4 +142,72 @@ int64_t alt_run_batch(alt_filter *f, int64_t n, const double *dt_s, const double
 /* Does nothing: the benchmark's measure of a bare cffi call. */
 int32_t alt_noop(alt_filter *f);
 
+/* Put the terrain under the vehicle at terrain_elevation_m (the datum frame), known to
+ * variance_m2 relative to the vehicle: t takes h's covariance row, so var(h - t) becomes
+ * variance_m2 and h and v stay (the same reset a terrain step makes). 0, or ALT_INVALID_INPUT
+ * (nothing changed). */
+int32_t alt_reset_terrain(alt_filter *f, double terrain_elevation_m, double variance_m2);
+
+/*
+ * The look-ahead terrain profile (profile.c): elevation and variance per cell along the ground
+ * track, built from slant beams, so the terrain under the vehicle can be predicted before it
+ * gets there. Fixed size, no allocation: a ring of ALT_PROFILE_CELLS cells of cell_m each,
+ * holding the window [origin - behind, origin + cells - behind) of cell indices, where origin
+ * is the cell under the vehicle (alt_profile_move). Elevations are in the filter's datum frame.
+ * A sample that agrees with its cell (within gate_sigma) is variance-weighted into it; one that
+ * disagrees is held, and replace_after held samples that agree among themselves replace the
+ * cell (the beam wins over a wrong map, or over terrain that was misread). Every entry point
+ * checks its inputs; on ALT_PROFILE_INVALID nothing changed.
+ */
+#define ALT_PROFILE_CELLS 256
+
+enum alt_profile_status {
+    ALT_PROFILE_FUSED = 0,     /* agreed with the cell: weighted into it */
+    ALT_PROFILE_NEW = 1,       /* the cell was empty (or held another place): it starts here */
+    ALT_PROFILE_HELD = 2,      /* disagreed with the cell: held as a replacement candidate */
+    ALT_PROFILE_REPLACED = 3,  /* enough candidates agreed among themselves: they are the cell now */
+    ALT_PROFILE_OUTSIDE = 4,   /* outside the window the profile holds */
+    ALT_PROFILE_INVALID = 5    /* non-finite or impossible input: nothing changed */
+};
+
+enum alt_cell_source { ALT_CELL_EMPTY = 0, ALT_CELL_BEAM = 1, ALT_CELL_MAP = 2 };
+
+typedef struct {
+    int64_t index;             /* the cell of the track it holds: floor(x / cell_m) */
+    int32_t source;            /* enum alt_cell_source; ALT_CELL_EMPTY: nothing known */
+    int32_t candidates;        /* disagreeing samples held */
+    double elevation_m;
+    double variance_m2;
+    double time_s;             /* of the last sample that changed it */
+    double candidate_mean_m;   /* the held samples' mean */
+    double candidate_var_m2;   /* ... and the largest of their variances */
+} alt_cell;
+
+typedef struct {
+    double cell_m;
+    double gate_sigma;
+    int32_t replace_after;
+    int32_t behind;            /* cells kept behind the vehicle */
+    int64_t origin;            /* the cell under the vehicle */
+    alt_cell cell[ALT_PROFILE_CELLS];
+} alt_profile;
+
+/* 0 < cell_m <= 1e5, 0 < gate_sigma <= 100, 1 <= replace_after <= 100,
+ * 0 <= behind < ALT_PROFILE_CELLS. Starts empty, origin at cell 0. 0 or ALT_PROFILE_INVALID. */
+int32_t alt_profile_init(alt_profile *p, double cell_m, double gate_sigma, int32_t replace_after,
+                         int32_t behind);
+
+/* The vehicle is at x_m: the window follows it (cells that leave it are forgotten when reused). */
+int32_t alt_profile_move(alt_profile *p, double x_m);
+
+/* One elevation sample at x_m (variance_m2 > 0) at time_s, from source (BEAM or MAP; a MAP sample
+ * only fills an empty cell or refreshes a MAP one). Returns an enum alt_profile_status. */
+int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, double variance_m2,
+                            double time_s, int32_t source);
+
+/* What the profile holds at x_m: its source (ALT_CELL_EMPTY: nothing, or outside the window),
+ * and (when not empty) elevation, variance and time through the pointers. */
+int32_t alt_profile_lookup(const alt_profile *p, double x_m, double *elevation_m, double *variance_m2,
+                           double *time_s);
+
 #endif

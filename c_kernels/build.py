@@ -40,7 +40,7 @@ def builder(module: str, header: str, sources: list[str]) -> FFI:
 
 
 # the flight's altitude filter (board/arm.py cross-builds the same module from these for aarch64)
-FLIGHT_KERNEL = ("flight._altfilter", "altfilter.h", ["altfilter.c"])
+FLIGHT_KERNEL = ("flight._altfilter", "altfilter.h", ["altfilter.c", "profile.c"])
 ffibuilder = builder(*FLIGHT_KERNEL)
 # the ground simulator's truth kernels (never linked by the flight)
 truth_builder = builder("ground._truth", "truth.h", ["truth.c"])

@@ -147,6 +147,11 @@ class AltitudeFilter:
             )
         )
 
+    def reset_terrain(self, terrain_elevation_m: float, variance_m2: float) -> bool:
+        """The terrain under the vehicle is terrain_elevation_m, known to variance_m2 relative to
+        the vehicle (var(h - t) becomes it; h and v stay). False (nothing changed) on bad input."""
+        return lib.alt_reset_terrain(self._f, terrain_elevation_m, variance_m2) == 0
+
     def reopen_sensor(self, sensor_id: int) -> None:
         """Judge this sensor's next sample afresh (clears a lock-out and step candidates)."""
         if lib.alt_reopen_sensor(self._f, sensor_id) != 0:

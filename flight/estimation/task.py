@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import NamedTuple
 
 from flight.devices.interfaces import (
@@ -32,21 +33,53 @@ from flight.devices.interfaces import (
 )
 from flight.estimation.altitude_filter import MAX_GAP_S, AltitudeFilter, Estimate, Status
 from flight.estimation.attitude import Attitude
+from flight.estimation.profile import ProfileStatus, Source, TerrainProfile
+from flight.estimation.slant import footprint
+from flight.estimation.terrain_map import TerrainMap
 from flight.executive.scheduler import EventSink
 
 
 class RangeOutcome(NamedTuple):
     sensor_id: int
     time_s: float
-    status: Status | None  # None: the driver reported an error, or the sample was not fused
+    status: Status | None  # the kernel's verdict on a height update; None: no height update
     range_m: float
     sigma_m: float = math.nan
     error: str = ""
     fused: bool = True  # False: set aside (the short-range altimeter has the ground, or an IMU gap)
+    height_m: float = math.nan  # the drop to the footprint used as height above the terrain below
+    profile: ProfileStatus | None = None  # the look-ahead profile's verdict, when the sample went there
+    offset_m: float = math.nan  # the footprint's downrange offset from the vehicle
 
 
 NOT_FUSED = "not fused: the short-range altimeter has the ground"
 NOT_FUSED_IMU_GAP = "not fused: no IMU, the state is stale"
+AHEAD = "the footprint is not under the vehicle: into the look-ahead profile"
+TILTED = "not fused: tilted beyond the limit"
+
+
+class SlantMode(Enum):
+    """How a slant range is used, by altitude-trust policy (the anchors, estimation.md):
+    PROFILE (ours): a height update only where the footprint is close to the vehicle's own
+    ground and the beam within the tilt limit; every sample builds the look-ahead profile.
+    TILT_LIMIT (PX4): the drop is the height below while the beam is within the tilt limit,
+    else the sample is not fused. VERTICAL (M1, Apollo): the drop is the height below."""
+
+    PROFILE = "profile"
+    TILT_LIMIT = "tilt_limit"
+    VERTICAL = "vertical"
+
+
+@dataclass
+class SlantModel:
+    mode: SlantMode = SlantMode.PROFILE
+    cant_rad: dict[int, float] = field(default_factory=dict)  # per sensor: boresight from the thrust axis, + ahead
+    divergence_rad: dict[int, float] = field(default_factory=dict)
+    max_tilt_rad: float = 0.785  # beyond this a beam says nothing about the ground below (PX4: cos 0.707)
+    near_m: float = 100.0  # a footprint this close to the vehicle's own ground updates its height
+    fix_window_s: float = 1.0  # a height update this recent: the profile does not reset the terrain
+    max_age_s: float = 120.0  # profile cells older than this are not used
+    slope: float = 0.05  # the terrain slope a footprint's spread and offset may lie on
 
 
 @dataclass
@@ -82,6 +115,8 @@ class EstimationOutput:
     stale_imu: int = 0  # a sample not after the previous one (duplicate, out of order)
     imu_gaps: int = 0
     longest_imu_gap_s: float = 0.0
+    profile_fixes: int = 0  # the terrain under the vehicle taken from the profile on entering a cell
+    steps_ahead: int = 0  # ... of them, steps the profile had seen ahead (a cliff, taken in on crossing)
 
 
 LUNAR_GM_M3PS2 = 4.9028e12
@@ -101,6 +136,9 @@ class EstimationTask:
         gm_m3ps2: float = LUNAR_GM_M3PS2,
         authority_window_s: float = 0.2,
         gap: GapModel | None = None,
+        slant: SlantModel | None = None,
+        profile: TerrainProfile | None = None,
+        terrain_map: TerrainMap | None = None,
     ) -> None:
         self.filter = filt
         self.imu = imu
@@ -123,6 +161,13 @@ class EstimationTask:
         self.last_accepted_s: dict[int, float] = {}
         self._read_order = sorted(altimeters, key=lambda a: a.sensor_id != SHORT_RANGE_ALTIMETER)  # short-range first
         self._held_force = (0.0, 0.0)  # (up, downrange) of the last good IMU sample
+        self.slant = slant or SlantModel()
+        self.profile = profile if profile is not None else (
+            TerrainProfile() if self.slant.mode == SlantMode.PROFILE else None)
+        self.terrain_map = terrain_map
+        self._accel_psd = float(cfg["accel_noise_psd"])  # type: ignore[arg-type]
+        self._cell: int | None = None  # the profile cell under the vehicle
+        self.last_height_update_s = -math.inf
         self.output = EstimationOutput()
 
     @property
@@ -142,6 +187,8 @@ class EstimationTask:
                 continue
             self._take(sample)
         imu_current = out.imu_last_s is not None and now - out.imu_last_s <= self.gap.lost_after_s
+        if self.profile is not None and imu_current:
+            self._track(now)
         for alt in self._read_order:
             while (reading := alt.read()) is not None:
                 out.outcomes.append(self._fuse(alt.sensor_id, reading, imu_current))
@@ -199,6 +246,55 @@ class EstimationTask:
         self.vx += (f_downrange - self.vx * vz / r) * gap_s
         self.downrange_m += self.vx * gap_s
 
+    # -- the look-ahead profile -------------------------------------------------------------
+    def _track(self, now: float) -> None:
+        """On entering a new profile cell: if no height update came lately, the terrain under
+        the vehicle is what the profile (or the map) says of this cell, when that is better
+        than what the filter knows or disagrees with it (a step seen ahead, taken in now)."""
+        profile = self.profile
+        x = self.downrange_m
+        k = profile.index(x)  # type: ignore[union-attr]
+        if k == self._cell:
+            return
+        self._cell = k
+        profile.move(x)  # type: ignore[union-attr]
+        if now - self.last_height_update_s <= self.slant.fix_window_s:
+            return
+        cell = self._cell_at(x, now)
+        if cell.source == Source.EMPTY:
+            return
+        f = self.filter
+        est = f.estimate()
+        if cell.source == Source.BEAM:
+            age = now - cell.time_s
+            if age > self.slant.max_age_s:
+                return
+            p_vv = f.P[1][1]
+            variance = cell.variance_m2 + p_vv * age * age + self._accel_psd * age ** 3 / 3.0
+        else:
+            variance = cell.variance_m2
+        hat_var = est.height_above_terrain_sigma_m ** 2
+        y = cell.elevation_m - est.terrain_elevation_m
+        step = y * y > 9.0 * (hat_var + variance)
+        if (variance < hat_var or step) and f.reset_terrain(cell.elevation_m, variance):
+            self.output.profile_fixes += 1
+            if step:
+                self.output.steps_ahead += 1
+                self.events.emit("TERRAIN_STEP_AHEAD", y)
+
+    def _cell_at(self, x: float, now: float):
+        """The profile's cell at x, primed from the onboard map when the beam has not seen it."""
+        cell = self.profile.lookup(x)  # type: ignore[union-attr]
+        if cell.source == Source.EMPTY and self.terrain_map is not None:
+            known = self.terrain_map.at(x)
+            if known is not None:
+                # the map is absolute; the filter's frame is off by its own altitude error
+                variance = known[1] ** 2 + self.filter.P[0][0]
+                self.profile.observe(x, known[0], variance, now, Source.MAP)  # type: ignore[union-attr]
+                cell = self.profile.lookup(x)  # type: ignore[union-attr]
+        return cell
+
+    # -- range samples -------------------------------------------------------------------
     def _fuse(self, sensor_id: int, reading: RangeSample | DeviceError, imu_current: bool) -> RangeOutcome:
         if isinstance(reading, DeviceError):
             return RangeOutcome(sensor_id, reading.time_s, None, math.nan, error=reading.reason)
@@ -212,18 +308,42 @@ class EstimationTask:
             if near is not None and reading.time_s - near <= self.authority_window_s:
                 return RangeOutcome(sensor_id, reading.time_s, None, reading.range_m, reading.sigma_m,
                                     error=NOT_FUSED, fused=False)
-        cos_tilt = self.attitude.cos_pitch
-        range_m = reading.range_m
-        if cos_tilt > 0.0:
-            # the ground falls away from a tilted beam: height = r cos - (r sin)^2 / 2(R+h)
-            est = self.output.estimate
-            r = self.radius_m + (est.altitude_m if est is not None else 0.0)
-            horizontal = range_m * self.attitude.sin_pitch
-            range_m -= horizontal * horizontal / (2.0 * r * cos_tilt)
-        status = self.filter.update_range(range_m, cos_tilt, reading.sigma_m, sensor_id)
+        slant = self.slant
+        beam = self.attitude.pitch_rad + slant.cant_rad.get(sensor_id, 0.0)
+        f = self.filter
+        altitude = f.estimate().altitude_m
+        r = reading.range_m
+        if not (math.isfinite(r) and r >= 0.0 and math.isfinite(reading.sigma_m)):
+            return RangeOutcome(sensor_id, reading.time_s, Status.INVALID_INPUT, r, reading.sigma_m)
+        fp = footprint(altitude, r, beam, reading.sigma_m, self.attitude.sigma_rad,
+                       slant.divergence_rad.get(sensor_id, 0.0), slant.slope, self.radius_m)
+        tilted = abs(beam) > slant.max_tilt_rad
+        pstatus = None
+        if slant.mode == SlantMode.PROFILE:
+            x_f = self.downrange_m + fp.offset_m
+            before = self._cell_at(x_f, reading.time_s).source if self.terrain_map is not None else Source.EMPTY
+            pstatus = self.profile.observe(x_f, fp.elevation_m, fp.variance_m2, reading.time_s)  # type: ignore[union-attr]
+            if pstatus == ProfileStatus.HELD and before == Source.MAP:
+                self.events.emit("TERRAIN_MAP_DISAGREES", x_f, fp.elevation_m)
+            if tilted or abs(fp.offset_m) > slant.near_m:
+                return RangeOutcome(sensor_id, reading.time_s, None, r, reading.sigma_m, AHEAD, True, math.nan,
+                                    pstatus, fp.offset_m)
+        elif slant.mode == SlantMode.TILT_LIMIT and tilted:
+            return RangeOutcome(sensor_id, reading.time_s, None, r, reading.sigma_m, TILTED, False, math.nan, None,
+                                fp.offset_m)
+        if math.cos(beam) <= 0.0:  # looking up or sideways: nothing below to measure
+            return RangeOutcome(sensor_id, reading.time_s, Status.INVALID_INPUT, r, reading.sigma_m)
+        # the drop to the footprint is the height above the ground below, to the footprint's
+        # offset times the slope it may lie on (near: a few metres; VERTICAL/TILT_LIMIT: all of it,
+        # which is what those anchors do)
+        spread = slant.slope * fp.offset_m if slant.mode == SlantMode.PROFILE else 0.0
+        sigma = math.sqrt(fp.variance_m2 + spread * spread)
+        status = f.update_range(fp.drop_m, 1.0, sigma, sensor_id)
         if status in (Status.ACCEPTED, Status.TERRAIN_STEP):
             self.last_accepted_s[sensor_id] = reading.time_s
-        return RangeOutcome(sensor_id, reading.time_s, status, reading.range_m, reading.sigma_m)
+            self.last_height_update_s = reading.time_s
+        return RangeOutcome(sensor_id, reading.time_s, status, r, reading.sigma_m, "", True, fp.drop_m, pstatus,
+                            fp.offset_m)
 
     def drain_outcomes(self) -> list[RangeOutcome]:
         """FDIR takes every range outcome since its last call."""
