@@ -78,6 +78,10 @@ class Emulator:
         self._status_last_us = None
         self._to_stream += st.encode_hello(name)
 
+    def set_drain(self, drain) -> None:
+        """The glue's function that feeds every byte already received on the device lines."""
+        self._drain = drain
+
     # --- byte queues the glue writes out ----------------------------------------------
     def take_stream(self) -> bytes:
         out = bytes(self._to_stream)

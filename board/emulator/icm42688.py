@@ -79,7 +79,7 @@ class Icm42688:
         self._config = bytearray(256)  # the master-written registers as last seen
         self._values = None
         self.dirty = False  # config changed: the data block must be recomputed (service())
-        self.lie_accel_z_mps2 = None  # fault: a stuck z accelerometer
+        self.lie_accel_z_mps2: float | None = None  # fault: a stuck z accelerometer
         self.reset()
 
     def reset(self) -> None:

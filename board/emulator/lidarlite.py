@@ -67,7 +67,7 @@ class LidarLite:
         self.measurements = 0
         self._distance_cm = 0  # as published in FULL_DELAY
         self._next_cm = NO_TARGET_CM  # what the next completed measurement reads
-        self.lie_cm = None  # fault: a fixed, wrong, valid distance
+        self.lie_cm: int | None = None  # fault: a fixed, wrong, valid distance
 
     def set_range(self, range_cm: int, status: int) -> None:
         """What the next measurement will find (from the stream)."""

@@ -91,7 +91,7 @@ class Rangefinder:
         self.bad_requests = 0
         self.ignored_bytes = 0
         self.silent = False  # fault: requests are read and dropped
-        self.lie_cm = None  # fault: a fixed, wrong, valid range
+        self.lie_cm: int | None = None  # fault: a fixed, wrong, valid range
 
     def set_measurement(self, range_cm: int, status: int, error_code: int = 0) -> None:
         self.range_cm = range_cm
