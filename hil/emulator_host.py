@@ -74,13 +74,15 @@ class PtyPort:
     def is_open(self) -> bool:
         return self.master is not None
 
-    def open(self) -> None:
+    def open(self) -> int:
+        """Open a new pty and point the link at it; returns the master descriptor."""
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF translation, even before the driver opens it
         os.set_blocking(master, False)
         self.master, self.slave = master, slave
         _replace_symlink(os.ttyname(slave), self.link)
         self.opened += 1
+        return master
 
     def close(self) -> None:
         if self.link.is_symlink():
@@ -119,7 +121,7 @@ class PtyPort:
         except OSError:
             self.dropped_bytes += len(data)
             return
-        if sent < len(data):
+        if sent < len(data) and self.slave is not None:
             # Nobody is reading: the line's buffer is full of stale bytes. A real UART would
             # have overrun long ago; drop the backlog so a reader that comes back sees fresh data.
             termios.tcflush(self.slave, termios.TCIFLUSH)
@@ -163,7 +165,7 @@ class EmulatorHost:
         self.selector.register(self.listener, selectors.EVENT_READ, ("listen", None))
         self._flush()  # HELLO into the stream pty: the rig reads it when it opens the port
         pid_tmp = self.dir / (PID_FILE + ".new")
-        pid_tmp.write_text("%d\n" % os.getpid())
+        pid_tmp.write_text(f"{os.getpid()}\n")
         os.replace(pid_tmp, self.dir / PID_FILE)
 
     def stop(self) -> None:
@@ -201,11 +203,10 @@ class EmulatorHost:
 
     # --- ptys ------------------------------------------------------------------------------
     def _open_port(self, port: PtyPort) -> None:
-        port.open()
-        self.selector.register(port.master, selectors.EVENT_READ, ("port", port))
+        self.selector.register(port.open(), selectors.EVENT_READ, ("port", port))
 
     def _close_port(self, port: PtyPort) -> None:
-        if port.is_open:
+        if port.master is not None:
             self.selector.unregister(port.master)
         port.close()
 
@@ -327,11 +328,11 @@ def main(argv: list[str] | None = None) -> int:
             other = -1
         else:
             if other != os.getpid():
-                print("emulator_host: already running in %s (pid %d)" % (args.dir, other), file=sys.stderr)
+                print(f"emulator_host: already running in {args.dir} (pid {other})", file=sys.stderr)
                 return 2
     host = EmulatorHost(args.dir, args.name)
 
-    def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
+    def _stop(signum, frame):
         host.running = False
 
     signal.signal(signal.SIGTERM, _stop)

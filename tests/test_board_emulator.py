@@ -25,7 +25,7 @@ from flight.telemetry import cobs as flight_cobs
 HERE = Path(__file__).parent / "board"
 VECTORS = json.loads((HERE / "vectors.json").read_text())
 sys.path.insert(0, str(HERE))
-import vector_runner  # noqa: E402
+import vector_runner
 
 MODULES = (framing, stream_mod := st, engine, rangefinder, icm42688, lidarlite, core)
 
@@ -352,12 +352,12 @@ def test_emu007_any_bytes_decode_to_a_message_or_stream_error(data):
 
 
 def test_emu007_encoders_refuse_what_the_wire_cannot_carry():
-    good = dict(step=1, time_us=0, accel_mps2=(0, 0, 0), gyro_radps=(0, 0, 0), temperature_c=20.0,
-                rangefinder_range_mm=0, rangefinder_status=0, rangefinder_error_code=0, lidar_range_mm=0,
-                lidar_status=0, contact=False, controller_fault=False)
-    for bad in (dict(accel_mps2=(math.nan, 0, 0)), dict(temperature_c=math.inf), dict(step=-1),
-                dict(rangefinder_range_mm=2**32), dict(rangefinder_status=3), dict(rangefinder_error_code=1000),
-                dict(gyro_radps=(1e39, 0, 0)), dict(lidar_status=2)):
+    good = {"step": 1, "time_us": 0, "accel_mps2": (0, 0, 0), "gyro_radps": (0, 0, 0), "temperature_c": 20.0,
+                "rangefinder_range_mm": 0, "rangefinder_status": 0, "rangefinder_error_code": 0, "lidar_range_mm": 0,
+                "lidar_status": 0, "contact": False, "controller_fault": False}
+    for bad in ({"accel_mps2": (math.nan, 0, 0)}, {"temperature_c": math.inf}, {"step": -1},
+                {"rangefinder_range_mm": 2**32}, {"rangefinder_status": 3}, {"rangefinder_error_code": 1000},
+                {"gyro_radps": (1e39, 0, 0)}, {"lidar_status": 2}):
         with pytest.raises(st.StreamError):
             st.encode_values(st.Values(**{**good, **bad}))
 
@@ -373,10 +373,10 @@ def test_emu007_another_protocol_version_is_refused_and_counted():
 
 # --- EMU-008: the Emulator ---------------------------------------------------------------
 def _values(step, **kw):
-    base = dict(time_us=step * 10000, accel_mps2=(0.0, 0.0, 1.62), gyro_radps=(0.0, 0.0, 0.0),
-                temperature_c=25.0, rangefinder_range_mm=1_500_000, rangefinder_status=0,
-                rangefinder_error_code=0, lidar_range_mm=12_345, lidar_status=0, contact=False,
-                controller_fault=False, lockstep=True)
+    base = {"time_us": step * 10000, "accel_mps2": (0.0, 0.0, 1.62), "gyro_radps": (0.0, 0.0, 0.0),
+                "temperature_c": 25.0, "rangefinder_range_mm": 1_500_000, "rangefinder_status": 0,
+                "rangefinder_error_code": 0, "lidar_range_mm": 12_345, "lidar_status": 0, "contact": False,
+                "controller_fault": False, "lockstep": True}
     base.update(kw)
     return st.Values(step, **base)
 

@@ -33,6 +33,7 @@ floats) put the same centimetres on the wire.
 7
 """
 
+import math
 import struct
 
 from .framing import FrameError, FrameSplitter, check_crc, cobs_decode, frame, with_crc
@@ -84,7 +85,7 @@ class StreamError(FrameError):
 
 
 def _finite(x) -> bool:
-    return x == x and x not in (float("inf"), float("-inf"))
+    return math.isfinite(x)
 
 
 class Values:

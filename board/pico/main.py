@@ -19,12 +19,11 @@ import time
 
 import machine
 import micropython
-from machine import UART, I2CTarget, Pin
-
 from emulator.core import Emulator
 from emulator.icm42688 import ADDRESS as IMU_ADDRESS
 from emulator.lidarlite import ADDRESS as LIDAR_ADDRESS
 from emulator.lidarlite import TICKS_MASK
+from machine import UART, I2CTarget, Pin
 
 # GPIO numbers (physical pin in the comment). Pico I2C0 and I2C1 both go to the Pi's I2C1 bus.
 PINS = {

@@ -42,7 +42,7 @@ vectors = {
     "cobs": [  # (raw, encoded) pairs from the COBS paper's examples and the 254-byte block rule
         {"raw": raw.hex(), "encoded": cobs.encode(raw).hex()}
         for raw in (b"", b"\x00", b"\x00\x00", b"\x11\x22\x00\x33", b"\x11\x22\x33\x44",
-                    b"\x11\x00\x00\x00", bytes(range(1, 255)), bytes(range(0, 255)),
+                    b"\x11\x00\x00\x00", bytes(range(1, 255)), bytes(range(255)),
                     bytes(range(1, 256)), bytes(range(2, 256)) + b"\x00", bytes(range(3, 256)) + b"\x00\x01")
     ],
     "cobs_bad": ["00", "05112233", "0211000233", "ff" + "01" * 200],
