@@ -335,7 +335,7 @@ messages = s.one_of(
 @given(messages)
 def test_emu007_every_message_round_trips(pair):
     message, frame = pair
-    assert frame.endswith(b"\x00") and 0 not in frame[:-1]
+    assert frame[:1] == frame[-1:] == b"\x00" and 0 not in frame[1:-1]
     assert st.decode_frame(frame) == message
 
 

@@ -1,6 +1,6 @@
 """The sensor-value stream between the laptop (rig) and the emulator, over USB serial or a pty.
 
-Frames: COBS-encoded, delimited by 0x00. Decoded payload, big-endian:
+Frames: COBS-encoded, with a 0x00 delimiter before and after. Decoded payload, big-endian:
 `version u8 | type u8 | body | crc u16`, crc = CRC-16/CCITT-FALSE over version..body.
 The version byte is in every frame, so a rig and an emulator of different protocol versions
 refuse each other's frames (counted) instead of misreading them. VERSION = 1.
@@ -28,8 +28,8 @@ floats) put the same centimetres on the wire.
 
 >>> sync = encode_sync(7)
 >>> sync.hex()
-'03010301010407d58500'
->>> decode_payload(FrameSplitter().feed(sync)[0]).seq
+'0003010301010407d58500'
+>>> decode_payload(FrameSplitter().feed(b"noise" + sync)[0]).seq
 7
 """
 
@@ -229,7 +229,9 @@ class EngineReport:
 
 
 def _wrap(kind: int, body) -> bytes:
-    return frame(with_crc(bytes((VERSION, kind)) + bytes(body)))
+    # A leading delimiter too: whatever line noise came before ends there, so the frame that
+    # follows noise is never lost with it (an empty frame costs the reader nothing).
+    return b"\x00" + frame(with_crc(bytes((VERSION, kind)) + bytes(body)))
 
 
 def _check_u(name: str, value, bits: int) -> int:
@@ -369,6 +371,8 @@ def decode_payload(payload):
 def decode_frame(data):
     """One whole frame (COBS bytes, with or without the trailing 0x00) -> a message."""
     data = bytes(data)
+    if data.startswith(b"\x00"):
+        data = data[1:]
     if data.endswith(b"\x00"):
         data = data[:-1]
     if not data or 0 in data:

@@ -24,6 +24,10 @@ def framed(payload: bytes) -> str:
     return (cobs.encode(payload + crc(payload).to_bytes(2, "big")) + b"\x00").hex()
 
 
+def stream_framed(payload: bytes) -> str:
+    return "00" + framed(payload)  # the stream puts a delimiter before each frame too
+
+
 def be16(*values: int) -> str:
     return b"".join(struct.pack(">h", v) for v in values).hex()
 
@@ -98,21 +102,21 @@ vectors = {
                       "frame": framed(struct.pack(">BHBHhHH", 0x81, 0, 0x03, 2500, -1000, 5, 4))},
     "lidar_default_registers": {"02": 0x80, "04": 0x08, "12": 0x05},
     "stream": [
-        {"kind": "sync", "seq": 7, "frame": framed(bytes((1, 3)) + struct.pack(">I", 7))},
-        {"kind": "hello_request", "frame": framed(bytes((1, 4)))},
+        {"kind": "sync", "seq": 7, "frame": stream_framed(bytes((1, 3)) + struct.pack(">I", 7))},
+        {"kind": "hello_request", "frame": stream_framed(bytes((1, 4)))},
         {"kind": "fault", "device": 3, "fault": 2, "value": 0.0, "count": 16, "seed": 1234,
-         "frame": framed(bytes((1, 2)) + struct.pack(">BBfHH", 3, 2, 0.0, 16, 1234))},
+         "frame": stream_framed(bytes((1, 2)) + struct.pack(">BBfHH", 3, 2, 0.0, 16, 1234))},
         {"kind": "values", "step": 42, "time_us": 420000, "accel": [0.5, -0.25, 9.75],
          "gyro": [0.0, 0.125, -0.0625], "temp_c": 31.5, "rf_mm": 1234567, "rf_status": 0, "rf_code": 0,
          "lidar_mm": 12345, "lidar_status": 0, "contact": True, "fault": False, "lockstep": True,
-         "frame": framed(bytes((1, 1)) + struct.pack(">IQ7fIBHIBB", 42, 420000, 0.5, -0.25, 9.75, 0.0,
+         "frame": stream_framed(bytes((1, 1)) + struct.pack(">IQ7fIBHIBB", 42, 420000, 0.5, -0.25, 9.75, 0.0,
                                                       0.125, -0.0625, 31.5, 1234567, 0, 0, 12345, 0, 0x05))},
         {"kind": "ack", "fields": [9, 42, 3, 33, 4, 1, 21, 0],
-         "frame": framed(bytes((1, 0x81)) + struct.pack(">8I", 9, 42, 3, 33, 4, 1, 21, 0))},
+         "frame": stream_framed(bytes((1, 0x81)) + struct.pack(">8I", 9, 42, 3, 33, 4, 1, 21, 0))},
         {"kind": "engine", "fields": [4, 5, True, 2500, -1000],
-         "frame": framed(bytes((1, 0x82)) + struct.pack(">IHBHh", 4, 5, 1, 2500, -1000))},
+         "frame": stream_framed(bytes((1, 0x82)) + struct.pack(">IHBHh", 4, 5, 1, 2500, -1000))},
         {"kind": "hello", "name": "lander-emulator",
-         "frame": framed(bytes((1, 0x80)) + b"lander-emulator")},
+         "frame": stream_framed(bytes((1, 0x80)) + b"lander-emulator")},
     ],
 }
 
