@@ -364,7 +364,7 @@ def test_emu007_encoders_refuse_what_the_wire_cannot_carry():
 
 def test_emu007_another_protocol_version_is_refused_and_counted():
     frame = st.encode_sync(1)
-    payload = bytearray(framing.cobs_decode(frame[:-1]))
+    payload = bytearray(framing.cobs_decode(frame[1:-1]))
     payload[0] = 2
     dec = st.StreamDecoder()
     assert dec.feed(framing.frame(framing.with_crc(bytes(payload[:-2])))) == []

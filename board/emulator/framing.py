@@ -136,22 +136,32 @@ class FrameSplitter:
 
     def feed(self, data) -> list:
         payloads = []
-        for byte in data:
-            if byte == 0:
-                if self._overflow:
-                    self._overflow = False
+        data = bytes(data)
+        at = 0
+        n = len(data)
+        while at < n:
+            end = data.find(b"\x00", at)
+            if end < 0:
+                self._take(data[at:])
+                break
+            self._take(data[at:end])
+            if self._overflow:
+                self._overflow = False
+                self.bad_frames += 1
+            elif self._pending:
+                try:
+                    payloads.append(cobs_decode(self._pending))
+                except FrameError:
                     self.bad_frames += 1
-                elif self._pending:
-                    try:
-                        payloads.append(cobs_decode(self._pending))
-                    except FrameError:
-                        self.bad_frames += 1
-                self._pending = bytearray()
-            elif self._overflow:
-                continue
-            elif len(self._pending) >= self.max_frame:
-                self._overflow = True
-                self._pending = bytearray()
-            else:
-                self._pending.append(byte)
+            self._pending = bytearray()
+            at = end + 1
         return payloads
+
+    def _take(self, chunk) -> None:
+        if self._overflow or not chunk:
+            return
+        if len(self._pending) + len(chunk) > self.max_frame:
+            self._overflow = True  # dropped up to the next delimiter
+            self._pending = bytearray()
+        else:
+            self._pending += chunk
