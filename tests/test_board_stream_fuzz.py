@@ -45,7 +45,7 @@ def _f32(r: random.Random) -> float:
 
 def _message(r: random.Random):
     kind = r.randrange(7)
-    u32 = lambda: r.randrange(2**32)  # noqa: E731
+    u32 = lambda: r.randrange(2**32)
     if kind == 0:
         m = st.Values(u32(), r.randrange(2**64), [_f32(r) for _ in range(3)], [_f32(r) for _ in range(3)],
                       _f32(r), u32(), r.randrange(3), r.randrange(1000), u32(), r.randrange(2),

@@ -35,6 +35,7 @@ PINS = {
     "imu_scl": 9,  # pin 12, I2C0 SCL <-> Pi GPIO3 SCL1 (pin 5)
     "lidar_sda": 6,  # pin 9, I2C1 SDA <-> Pi GPIO2 SDA1 (pin 3)
     "lidar_scl": 7,  # pin 10, I2C1 SCL <-> Pi GPIO3 SCL1 (pin 5)
+    "safe_mode": 15,  # pin 20: jumper to GND at boot = do not start (keeps the REPL for mpremote)
 }
 RANGEFINDER_BAUD = 115200
 ENGINE_BAUD = 115200
@@ -67,6 +68,9 @@ def make_target(i2c_id: int, addr: int, mem, sda: int, scl: int, handler):
 
 
 def main() -> None:
+    if Pin(PINS["safe_mode"], Pin.IN, Pin.PULL_UP).value() == 0:
+        print("safe mode: emulator not started")
+        return
     micropython.kbd_intr(-1)
     rangefinder = UART(0, baudrate=RANGEFINDER_BAUD, tx=Pin(PINS["rangefinder_tx"]),
                        rx=Pin(PINS["rangefinder_rx"]), rxbuf=256)
