@@ -56,6 +56,7 @@ TEMP_LSB_PER_C = 132.48
 RAW_INVALID = -32768
 _DEG_PER_RAD = 180.0 / math.pi
 
+_CONFIG_REGS = (PWR_MGMT0, GYRO_CONFIG0, ACCEL_CONFIG0)  # a module constant: iterating it allocates nothing
 _RESET = ((PWR_MGMT0, 0x00), (GYRO_CONFIG0, 0x06), (ACCEL_CONFIG0, 0x06), (WHO_AM_I, WHO_AM_I_VALUE),
           (REG_BANK_SEL, 0x00), (DEVICE_CONFIG, 0x00), (INT_STATUS, 0x10))
 
@@ -125,7 +126,7 @@ class Icm42688:
         config = self._config
         if mem[DEVICE_CONFIG] & 0x01:
             self.dirty = True
-        for reg in (PWR_MGMT0, GYRO_CONFIG0, ACCEL_CONFIG0):
+        for reg in _CONFIG_REGS:
             if mem[reg] != config[reg]:
                 config[reg] = mem[reg]
                 self.dirty = True

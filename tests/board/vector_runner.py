@@ -109,6 +109,32 @@ def run(vectors, pkg) -> list:
             frame = st.encode_hello(v["name"])
         check("stream encode %s" % kind, _hex(frame), v["frame"])
         check("stream decode %s" % kind, st.decode_frame(_unhex(v["frame"])), msg)
+    return failures + irq_paths_allocate(pkg)
+
+
+def irq_paths_allocate(pkg) -> list:
+    """Under MicroPython: the end-of-write handlers run with the heap locked, as in a hard IRQ
+    (an allocation there raises MemoryError and would kill the firmware). [] on CPython."""
+    try:
+        import micropython
+    except ImportError:
+        return []
+    emu = pkg.core.Emulator()
+    imu, lidar = emu.imu, emu.lidar
+    imu.mem[0x4E] = 0x0F  # what a master write leaves in mem before the IRQ
+    imu.mem[0x20] = 0x55
+    lidar.mem[0x00] = 0x04
+    failures = []
+    micropython.heap_lock()
+    try:
+        imu.on_master_write()
+        lidar.on_master_write(123456)
+    except MemoryError:
+        failures.append("an end-of-write handler allocates")
+    finally:
+        micropython.heap_unlock()
+    if not (imu.dirty and lidar.busy and imu.mem[0x20] != 0x55):
+        failures.append("the end-of-write handlers did not act")
     return failures
 
 
