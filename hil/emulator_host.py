@@ -216,7 +216,7 @@ class EmulatorHost:
             return
         emu = self.emulator
         if port is self.ports["stream"]:
-            emu.from_stream(data, now_us())
+            emu.from_stream(data)
             self._sync_plugs()
         elif port is self.ports["rangefinder"]:
             emu.from_rangefinder(data)

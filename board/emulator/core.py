@@ -113,7 +113,7 @@ class Emulator:
             self._to_stream += st.encode_engine(st.EngineReport(
                 self.engine.frames & 0xFFFFFFFF, cmd.seq, cmd.armed, cmd.throttle_e4, cmd.pitch_e4))
 
-    def from_stream(self, data, now_us: int = 0) -> None:
+    def from_stream(self, data) -> None:
         for msg in self.stream.feed(data):
             if isinstance(msg, st.Values):
                 self._apply_values(msg)

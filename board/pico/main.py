@@ -104,7 +104,7 @@ def main() -> None:
         while poller.poll(0) and len(incoming) < 512:
             incoming += stdin.read(1) or b""
         if incoming:
-            emu.from_stream(incoming, ticks_us())
+            emu.from_stream(incoming)
             incoming = bytearray()
         drain()
         emu.poll(ticks_us())
