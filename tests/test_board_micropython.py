@@ -43,7 +43,7 @@ def micropython_run() -> str:
     _need("node", shutil.which("node") is not None)
     _need("the MicroPython WebAssembly package", WASM_MJS.exists())
     done = subprocess.run(["node", str(HERE / "micropython_vectors.mjs"), str(WASM_MJS),
-                           str(BOARD / "emulator"), str(HERE)],
+                           str(BOARD / "emulator"), str(HERE), str(BOARD / "pico" / "main.py")],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -59,6 +59,11 @@ def test_emu009_micropython_passes_the_same_fixed_vectors(micropython_run):
     failures = [line for line in micropython_run.splitlines() if line.startswith("FAIL ")]
     assert failures == [] and "FAILURES 0" in micropython_run
     assert vector_runner.run(json.loads((HERE / "vectors.json").read_text()), board.emulator) == []
+
+
+def test_emu009_the_pico_glue_imports_the_core_as_emulator_and_its_irq_handler_allocates_nothing(
+        micropython_run):
+    assert "GLUE ok" in micropython_run.splitlines()
 
 
 def test_emu009_micropython_writes_the_same_bytes_as_cpython(micropython_run):

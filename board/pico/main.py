@@ -53,18 +53,30 @@ def ticks_us() -> int:
     return time.ticks_diff(time.ticks_us(), _BOOT_TICKS) & TICKS_MASK
 
 
-def imu_irq(target) -> None:  # hard IRQ: allocation-free core call only
+def end_of_write(target) -> None:
+    """Hard IRQ after any master write, to either target. Both follow-ups are allocation-free
+    and do nothing when their map did not change, so one handler serves both (it does not
+    matter which target fired, nor whether a port shares one IRQ object between targets)."""
     imu.on_master_write()
-
-
-def lidar_irq(target) -> None:
     lidar.on_master_write(ticks_us())
 
 
-def make_target(i2c_id: int, addr: int, mem, sda: int, scl: int, handler):
-    target = I2CTarget(i2c_id, addr, mem=mem, mem_addrsize=8, scl=Pin(scl), sda=Pin(sda))
-    target.irq(handler, trigger=I2CTarget.IRQ_END_WRITE, hard=True)
-    return target
+TARGETS = {
+    # key: (I2C block, address, backing map, SDA, SCL)
+    "imu": (0, IMU_ADDRESS, imu.mem, PINS["imu_sda"], PINS["imu_scl"]),
+    "lidar": (1, LIDAR_ADDRESS, lidar.mem, PINS["lidar_sda"], PINS["lidar_scl"]),
+}
+
+
+def place_target(targets: dict, key: str, answering: bool) -> None:
+    """A device told to stop answering has no target on the bus at all: the master sees NACK."""
+    if answering and key not in targets:
+        i2c_id, addr, mem, sda, scl = TARGETS[key]
+        target = I2CTarget(i2c_id, addr, mem=mem, mem_addrsize=8, scl=Pin(scl), sda=Pin(sda))
+        target.irq(end_of_write, trigger=I2CTarget.IRQ_END_WRITE, hard=True)
+        targets[key] = target
+    elif not answering and key in targets:
+        targets.pop(key).deinit()
 
 
 def main() -> None:
@@ -91,16 +103,8 @@ def main() -> None:
     poller.register(sys.stdin, select.POLLIN)
     incoming = bytearray()
     while True:
-        # I2C devices told to stop answering: no target on the bus at all (the master sees NACK)
-        for key, addr, i2c_id, sda, scl, handler, answering, mem in (
-                ("imu", IMU_ADDRESS, 0, PINS["imu_sda"], PINS["imu_scl"], imu_irq,
-                 emu.imu_answering, imu.mem),
-                ("lidar", LIDAR_ADDRESS, 1, PINS["lidar_sda"], PINS["lidar_scl"], lidar_irq,
-                 emu.lidar_answering, lidar.mem)):
-            if answering and key not in targets:
-                targets[key] = make_target(i2c_id, addr, mem, sda, scl, handler)
-            elif not answering and key in targets:
-                targets.pop(key).deinit()
+        place_target(targets, "imu", emu.imu_answering)
+        place_target(targets, "lidar", emu.lidar_answering)
         while poller.poll(0) and len(incoming) < 512:
             incoming += stdin.read(1) or b""
         if incoming:
