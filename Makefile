@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-sil bench-realtime bench-arm lint clean
+.PHONY: demo test test-fast bench bench-sil bench-realtime bench-arm lint clean board-deps board-lint pico-flash
 
 $(STAMP): pyproject.toml setup.py c_kernels/build.py c_kernels/*.c c_kernels/*.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,21 @@ bench-arm: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check flight ground hil tests benchmarks
 	$(BIN)/pyright
+
+# The Pico firmware's checks: MicroPython (WebAssembly, npm) and the MicroPython type stubs, both
+# in gitignored folders under board/. Without them those tests skip locally (CI installs them).
+board-deps: $(STAMP)
+	cd board && npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m pip install --quiet --target board/typings --no-deps --upgrade \
+		micropython-rp2-rpi-pico-stubs micropython-stdlib-stubs
+
+board-lint: $(STAMP)
+	cd board && ../$(BIN)/pyright -p pyrightconfig.json
+
+# Copy the firmware to a Pico on USB: the emulator package compiled to .mpy (v6.3; the Pico then
+# does not spend its RAM compiling) at the device root, then main.py.
+pico-flash: $(STAMP)
+	$(BIN)/lander flash pico
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info sim-out flight/_altfilter*.so flight/_altfilter.c ground/_truth*.so ground/_truth.c

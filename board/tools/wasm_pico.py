@@ -4,7 +4,7 @@ WebAssembly port, under Node) on the master side of a pty; mpremote, pyserial or
 
     python -m board.tools.wasm_pico          prints the port, runs until Ctrl-C
 
-Needs Node >= 18 and `npm ci` in board/tools (.ci/run does it).
+Needs Node >= 18 and `npm ci` in board/ (`make board-deps`; .ci/run does it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "wasm_pico.mjs"
-PACKAGE = HERE / "node_modules" / "@micropython" / "micropython-webassembly-pyscript" / "micropython.mjs"
+# board/package.json pins the port for both this and the emulator core's MicroPython checks
+PACKAGE = HERE.parent / "node_modules" / "@micropython" / "micropython-webassembly-pyscript" / "micropython.mjs"
 
 
 def missing() -> list[str]:
@@ -28,7 +29,7 @@ def missing() -> list[str]:
     if shutil.which("node") is None:
         need.append("node (apt-get install nodejs)")
     if not PACKAGE.exists():
-        need.append(f"the MicroPython WebAssembly package (cd {HERE} && npm ci)")
+        need.append(f"the MicroPython WebAssembly package (cd {HERE.parent} && npm ci, or make board-deps)")
     return need
 
 
