@@ -148,6 +148,10 @@ int32_t alt_noop(alt_filter *f);
  * (nothing changed). */
 int32_t alt_reset_terrain(alt_filter *f, double terrain_elevation_m, double variance_m2);
 
+/* A measurement of the terrain's elevation under the vehicle itself (H = [0 0 0 1]), of
+ * variance_m2: a Kalman update in the Joseph form. 0, or ALT_INVALID_INPUT (nothing changed). */
+int32_t alt_update_terrain(alt_filter *f, double terrain_elevation_m, double variance_m2);
+
 /*
  * The look-ahead terrain profile (profile.c): elevation and variance per cell along the ground
  * track, built from slant beams, so the terrain under the vehicle can be predicted before it
@@ -189,6 +193,7 @@ typedef struct {
     int32_t replace_after;
     int32_t behind;            /* cells kept behind the vehicle */
     int64_t origin;            /* the cell under the vehicle */
+    double offset_m;           /* added to every stored elevation: alt_profile_shift */
     alt_cell cell[ALT_PROFILE_CELLS];
 } alt_profile;
 
@@ -199,6 +204,10 @@ int32_t alt_profile_init(alt_profile *p, double cell_m, double gate_sigma, int32
 
 /* The vehicle is at x_m: the window follows it (cells that leave it are forgotten when reused). */
 int32_t alt_profile_move(alt_profile *p, double x_m);
+
+/* The filter's frame moved by dz_m (an update moved its altitude estimate): every cell moves
+ * with it, so cells measured relative to the vehicle stay relative to it. O(1). */
+int32_t alt_profile_shift(alt_profile *p, double dz_m);
 
 /* One elevation sample at x_m (variance_m2 > 0) at time_s, from source (BEAM or MAP; a MAP sample
  * only fills an empty cell or refreshes a MAP one). Returns an enum alt_profile_status. */

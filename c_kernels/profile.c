@@ -68,6 +68,15 @@ static void start(alt_cell *c, int64_t k, double z, double var, double t, int32_
     c->candidate_var_m2 = 0.0;
 }
 
+int32_t alt_profile_shift(alt_profile *p, double dz_m)
+{
+    if (p == NULL || !finite(dz_m) || fabs(dz_m) > MAX_ABS_ELEVATION_M || !finite(p->offset_m + dz_m)) {
+        return ALT_PROFILE_INVALID;
+    }
+    p->offset_m += dz_m;
+    return 0;
+}
+
 int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, double variance_m2,
                             double time_s, int32_t source)
 {
@@ -81,6 +90,8 @@ int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, doub
     if (!in_window(p, k)) {
         return ALT_PROFILE_OUTSIDE;
     }
+    /* stored relative to the frame's offset (a map sample is absolute, but so is the frame) */
+    elevation_m -= p->offset_m;
     alt_cell *c = slot(p, k);
     if (c->index != k || c->source == ALT_CELL_EMPTY) {
         start(c, k, elevation_m, variance_m2, time_s, source);
@@ -139,7 +150,7 @@ int32_t alt_profile_lookup(const alt_profile *p, double x_m, double *elevation_m
         return ALT_CELL_EMPTY;
     }
     if (elevation_m != NULL) {
-        *elevation_m = c->elevation_m;
+        *elevation_m = c->elevation_m + p->offset_m;
     }
     if (variance_m2 != NULL) {
         *variance_m2 = c->variance_m2;

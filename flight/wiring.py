@@ -27,7 +27,9 @@ from flight.devices.interfaces import (
 from flight.devices.simulated import SimulatedBench
 from flight.estimation.altitude_filter import AltitudeFilter, Policy
 from flight.estimation.attitude import Attitude
-from flight.estimation.task import EstimationTask, GapModel
+from flight.estimation.profile import TerrainProfile
+from flight.estimation.task import EstimationTask, GapModel, SlantMode, SlantModel
+from flight.estimation.terrain_map import TerrainMap, TerrainMapError
 from flight.executive.clock import Clock, FlightTime, LockstepClock, MonotonicClock
 from flight.executive.health import (
     HealthMonitor,
@@ -184,8 +186,29 @@ def _estimation(config: dict, devices: Devices, flight_time: FlightTime, events:
     # the IMU's gap model follows guidance's hold (one number, two users) and FDIR's "lost"
     gap = GapModel(est.get("imu_gap_after_s", 0.05), fdir_config.imu_lost_after_s, guidance_config.imu_loss_hold_s,
                    est.get("gap_hold_accel_sigma_mps2", 0.3), est.get("gap_arrest_accel_sigma_mps2", 3.0))
+    policy = filt.policy
+    # how slant ranges are used follows the policy's anchor (see SlantMode): learning the ground
+    # ahead is ours; PX4 stops at a tilt limit; M1 and Apollo take the drop as the height below
+    mode = {Policy.TERRAIN_AWARE: SlantMode.PROFILE, Policy.PX4_LIKE: SlantMode.TILT_LIMIT}.get(policy, SlantMode.VERTICAL)
+    slant = SlantModel(
+        mode,
+        cant_rad={PRIMARY_ALTIMETER: est.get("primary_cant_rad", 0.0),
+                  SHORT_RANGE_ALTIMETER: est.get("short_range_cant_rad", 0.0)},
+        divergence_rad={PRIMARY_ALTIMETER: est.get("primary_divergence_rad", 1e-3),
+                        SHORT_RANGE_ALTIMETER: est.get("short_range_divergence_rad", 3.5e-3)},
+        max_tilt_rad=est.get("max_tilt_rad", 0.785), near_m=est.get("near_footprint_m", 100.0),
+        slope=float(filt.config()["terrain_gradient"]))  # type: ignore[arg-type]
+    terrain_map = None
+    if est.get("terrain_map"):
+        try:
+            terrain_map = TerrainMap.from_csv(est["terrain_map"])
+        except TerrainMapError as exc:
+            raise ConfigError(f"{source}: [estimator] terrain_map: {exc}") from None
+    profile = TerrainProfile(est.get("profile_cell_m", 100.0)) if mode == SlantMode.PROFILE else None
     return EstimationTask(filt, devices.imu, devices.altimeters, flight_time, events, attitude,
-                          horizontal_speed_mps=est.get("horizontal_speed_mps", 0.0), gap=gap)
+                          horizontal_speed_mps=est.get("horizontal_speed_mps", 0.0),
+                          downrange_m=est.get("initial_downrange_m", 0.0), gap=gap, slant=slant,
+                          profile=profile, terrain_map=terrain_map)
 
 
 def _build_tasks(config: dict, devices: Devices, clock: Clock, flight_time: FlightTime, tick_hz: int,

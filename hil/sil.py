@@ -60,7 +60,7 @@ def flight_config(scenario: Scenario, estimator: str, terrain: Terrain, seed: in
     prior), plus the vehicle's numbers for guidance."""
     ini, nav, v = scenario.initial, scenario.navigation, scenario.vehicle
     rng = np.random.default_rng([seed, 0x5EED])
-    e = rng.standard_normal(4)
+    e = rng.standard_normal(6)
     prior = nav.terrain_prior_m
     if prior is None:
         prior = terrain.elevation(ini.downrange_m) + nav.terrain_prior_sigma_m * float(e[3])
@@ -76,6 +76,17 @@ def flight_config(scenario: Scenario, estimator: str, terrain: Terrain, seed: in
             "initial_terrain_m": prior,
             "initial_terrain_sigma_m": nav.terrain_prior_sigma_m,
             "initial_bias_sigma_mps2": max(2.0 * scenario.imu.bias_sigma_mps2, 1e-5),
+            "initial_downrange_m": ini.downrange_m + nav.downrange_sigma_m * float(e[4]),
+            # the star tracker's hand-over: the body starts upright in the simulator
+            "initial_pitch_rad": nav.attitude_sigma_rad * float(e[5]),
+            "initial_pitch_sigma_rad": max(nav.attitude_sigma_rad, 1e-6),
+            "gyro_noise_density_radps_per_rthz": scenario.imu.gyro_noise_density_radps_per_rthz,
+            "gyro_bias_sigma_radps": max(scenario.imu.gyro_bias_sigma_radps, 1e-9),
+            # the mounts and beams as the board is built: the flight is told these
+            "primary_cant_rad": scenario.primary.cant_rad,
+            "short_range_cant_rad": scenario.short_range.cant_rad,
+            "primary_divergence_rad": scenario.primary.divergence_rad,
+            "short_range_divergence_rad": scenario.short_range.divergence_rad,
             # tuned to the vehicle's IMU (calibrated in the coast): its bias instability with a
             # 10x margin in sigma. The kernel's generic default (1e-6) would let the height
             # sigma grow to kilometres in a 10-minute blind descent.
@@ -89,6 +100,8 @@ def flight_config(scenario: Scenario, estimator: str, terrain: Terrain, seed: in
             "dry_mass_kg": v.dry_mass_kg,
         },
     }
+    if scenario.site is not None:
+        config["guidance"]["site_downrange_m"] = scenario.site.downrange_m
     return _merge(config, scenario.flight)
 
 
@@ -224,6 +237,8 @@ def summarise(scenario: Scenario, estimator: str, seed: int, world: World, syste
         "touchdown_horizontal_speed_mps": r(td.horizontal_speed_mps, 3) if td else None,
         "touchdown_downrange_m": r(td.downrange_m, 1) if td else None,
         "touchdown_on_step_face": td.slope_contact if td else None,
+        "site_downrange_m": scenario.site.downrange_m if scenario.site else None,
+        "site_miss_m": r(abs(td.downrange_m - scenario.site.downrange_m), 1) if td and scenario.site else None,
         "initial_propellant_kg": r(scenario.vehicle.propellant_kg, 2),
         "propellant_remaining_kg": r(world.body.propellant_kg, 2),
         "flight_time_s": r(flight_time, 2),

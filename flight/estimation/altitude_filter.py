@@ -152,6 +152,10 @@ class AltitudeFilter:
         the vehicle (var(h - t) becomes it; h and v stay). False (nothing changed) on bad input."""
         return lib.alt_reset_terrain(self._f, terrain_elevation_m, variance_m2) == 0
 
+    def update_terrain(self, terrain_elevation_m: float, variance_m2: float) -> bool:
+        """A measurement of the terrain under the vehicle (H = e_t). False on bad input."""
+        return lib.alt_update_terrain(self._f, terrain_elevation_m, variance_m2) == 0
+
     def reopen_sensor(self, sensor_id: int) -> None:
         """Judge this sensor's next sample afresh (clears a lock-out and step candidates)."""
         if lib.alt_reopen_sensor(self._f, sensor_id) != 0:

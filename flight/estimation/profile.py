@@ -58,6 +58,10 @@ class TerrainProfile:
     def move(self, x_m: float) -> bool:
         return lib.alt_profile_move(self._p, x_m) == 0
 
+    def shift(self, dz_m: float) -> bool:
+        """The filter's frame moved by dz_m: every cell moves with it (O(1))."""
+        return lib.alt_profile_shift(self._p, dz_m) == 0
+
     def observe(self, x_m: float, elevation_m: float, variance_m2: float, time_s: float,
                 source: Source = Source.BEAM) -> ProfileStatus:
         return ProfileStatus(lib.alt_profile_observe(self._p, x_m, elevation_m, variance_m2, time_s, int(source)))

@@ -227,7 +227,7 @@ class EstimationTask:
         self._held_force = (f_up, f_downrange)
         # the local horizontal turns as the vehicle moves over the sphere: transport rate
         self.vx += (f_downrange - self.vx * vz / r) * dt
-        self.downrange_m += self.vx * dt
+        self.downrange_m += self.vx * dt * self.radius_m / r  # downrange runs along the datum sphere
         peak = math.hypot(s.accel_x_mps2, s.accel_z_mps2)  # the magnitude needs no attitude
         out.peak_specific_force_mps2 = max(out.peak_specific_force_mps2, peak)
 
@@ -244,7 +244,7 @@ class EstimationTask:
             out.invalid_imu += 1
         self.attitude.hold(gap_s, abs(self.vx), altitude)
         self.vx += (f_downrange - self.vx * vz / r) * gap_s
-        self.downrange_m += self.vx * gap_s
+        self.downrange_m += self.vx * gap_s * self.radius_m / r
 
     # -- the look-ahead profile -------------------------------------------------------------
     def _track(self, now: float) -> None:
@@ -273,14 +273,16 @@ class EstimationTask:
             variance = cell.variance_m2 + p_vv * age * age + self._accel_psd * age ** 3 / 3.0
         else:
             variance = cell.variance_m2
-        hat_var = est.height_above_terrain_sigma_m ** 2
+        # the cell against the terrain the filter holds: agreeing, a measurement of it; beyond
+        # the gate, a step the beam saw ahead, taken in now that it is under the vehicle
         y = cell.elevation_m - est.terrain_elevation_m
-        step = y * y > 9.0 * (hat_var + variance)
-        if (variance < hat_var or step) and f.reset_terrain(cell.elevation_m, variance):
+        if y * y <= 9.0 * (f.P[3][3] + variance):
+            if f.update_terrain(cell.elevation_m, variance):
+                self.output.profile_fixes += 1
+        elif f.reset_terrain(cell.elevation_m, variance):
             self.output.profile_fixes += 1
-            if step:
-                self.output.steps_ahead += 1
-                self.events.emit("TERRAIN_STEP_AHEAD", y)
+            self.output.steps_ahead += 1
+            self.events.emit("TERRAIN_STEP_AHEAD", y)
 
     def _cell_at(self, x: float, now: float):
         """The profile's cell at x, primed from the onboard map when the beam has not seen it."""
@@ -293,6 +295,19 @@ class EstimationTask:
                 self.profile.observe(x, known[0], variance, now, Source.MAP)  # type: ignore[union-attr]
                 cell = self.profile.lookup(x)  # type: ignore[union-attr]
         return cell
+
+    def terrain_at(self, x_m: float) -> float | None:
+        """The elevation the look-ahead profile (or, where the beam has not looked, the map)
+        holds at x_m, for guidance; None when neither knows it. Reads only."""
+        if self.profile is not None:
+            cell = self.profile.lookup(x_m)
+            if cell.source != Source.EMPTY:
+                return cell.elevation_m
+        if self.terrain_map is not None:
+            known = self.terrain_map.at(x_m)
+            if known is not None:
+                return known[0]
+        return None
 
     # -- range samples -------------------------------------------------------------------
     def _fuse(self, sensor_id: int, reading: RangeSample | DeviceError, imu_current: bool) -> RangeOutcome:
@@ -338,7 +353,11 @@ class EstimationTask:
         # which is what those anchors do)
         spread = slant.slope * fp.offset_m if slant.mode == SlantMode.PROFILE else 0.0
         sigma = math.sqrt(fp.variance_m2 + spread * spread)
+        before = f.x[0]
         status = f.update_range(fp.drop_m, 1.0, sigma, sensor_id)
+        if self.profile is not None and f.x[0] != before:
+            # the update moved the frame's altitude: the cells, measured from it, move along
+            self.profile.shift(f.x[0] - before)
         if status in (Status.ACCEPTED, Status.TERRAIN_STEP):
             self.last_accepted_s[sensor_id] = reading.time_s
             self.last_height_update_s = reading.time_s

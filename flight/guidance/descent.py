@@ -63,6 +63,20 @@ class GuidanceConfig:
     touchdown_shock_mps2: float = 6.0  # specific force beyond what the engine was commanded to give
     terminal_exit_hat_m: float = 60.0  # a terminal phase entered on a wrong estimate is left above this
     touchdown_hat_m: float = 3.0
+    site_downrange_m: float | None = None  # the landing site along the ground track; None: land where braking ends
+    approach_distance_m: float = 3000.0  # the high gate's distance short of the site
+    approach_horizontal_decel_mps2: float = 0.5  # the approach decelerates toward the site at this
+    approach_time_constant_s: float = 3.0  # ... and tracks that speed profile at 1/this
+    max_approach_speed_mps: float = 80.0
+    braking_margin_m: float = 500.0  # braking aims this far short of the high gate
+    glide_time_constant_s: float = 4.0  # the approach closes on its glide to the site at 1/this
+    terminal_distance_m: float = 150.0  # this close to the site, its ground is the ground below
+    terrain_clearance_slope: float = 0.1  # approach: keep h_p above terminal height + this x distance to the site
+    max_approach_pitch_rad: float = 0.7  # approach: enough to slow 1.5 g-lunar horizontally
+    max_low_pitch_rad: float = 0.45  # below low_pitch_below_hat_m: the short-range altimeter keeps the ground below
+    low_pitch_below_hat_m: float = 250.0
+    terminal_translate_mps: float = 1.5  # the terminal descent closes the last distance to the site at most this fast
+    terminal_translate_floor_m: float = 8.0  # ... and stops translating below this height
     imu_loss_hold_s: float = 2.0  # IMU lost: hold the last command this long, then arrest the descent
     arrest_time_constant_s: float = 4.0  # the safe and IMU-lost commands cancel the descent speed at 1/this
     command_deadline_s: float = 0.35  # no valid command for this long: the engine guard commands alone
@@ -101,6 +115,8 @@ class NavState:
     horizontal_speed_mps: float
     altitude_m: float
     altimetry_missing: bool
+    downrange_m: float = 0.0
+    site_height_m: float = math.nan  # altitude above the landing site's ground (nan: no site)
 
 
 @dataclass(frozen=True)
@@ -115,30 +131,88 @@ def blind(nav: NavState, c: GuidanceConfig) -> bool:
     return c.blind_mode and nav.altimetry_missing
 
 
+def site_distance(nav: NavState, c: GuidanceConfig) -> float | None:
+    """Downrange still to go to the landing site (+ ahead), or None when there is none."""
+    return None if c.site_downrange_m is None else c.site_downrange_m - nav.downrange_m
+
+
+def high_gate_speed(c: GuidanceConfig) -> float:
+    """The horizontal speed the approach starts with: its deceleration over its distance."""
+    return min(c.max_approach_speed_mps, math.sqrt(2.0 * c.approach_horizontal_decel_mps2 * c.approach_distance_m))
+
+
+def approach_profile_speed(h_p: float, c: GuidanceConfig) -> float:
+    """The fastest descent the pessimistic height allows: sqrt(2 a (h_p - h_terminal)) + v_terminal."""
+    above = max(h_p - c.terminal_height_m, 0.0)
+    return min(c.max_descent_speed_mps, math.sqrt(2.0 * c.approach_decel_mps2 * above) + c.terminal_speed_mps)
+
+
 def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig, horizontal_accel_mps2: float = 0.0) -> float:
     """Up-positive vertical speed to fly.
 
-    Approach: the profile |v| = sqrt(2 a (h_p - h_terminal)) + v_terminal against the
-    pessimistic height h_p = HAT - k sigma, so doubt costs time, not the vehicle. Blind (no
-    altimeter has given a good sample lately): the same profile, but never slower than the
-    blind speed - hovering on a pessimistic guess burns the propellant (M1's end), and from
-    the blind speed the short-range altimeter's ~180 m acquisition leaves room to stop.
-    Braking: reach the high gate (pessimistic) when the horizontal speed is gone.
+    Approach: never faster down than the profile |v| = sqrt(2 a (h_p - h_terminal)) + v_terminal
+    against the pessimistic height h_p = HAT - k sigma, so doubt costs time, not the vehicle.
+    With a landing site, inside that limit it follows the glide from the high gate to the site
+    (height above the site's ground proportional to the distance left), climbing back to it if
+    rising ground pushed it below. Blind (no altimeter has given a good sample lately): never
+    slower than the blind speed - hovering on a pessimistic guess burns the propellant (M1's
+    end), and from the blind speed the short-range altimeter's ~180 m acquisition leaves room to
+    stop. Braking: reach the high gate (pessimistic) when the braking ends.
     """
     if phase == Phase.ABORT_HOLD:
         return 0.0
     if phase == Phase.TERMINAL:
         return -c.terminal_speed_mps
     h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
-    above = max(h_p - c.terminal_height_m, 0.0)
-    speed = min(c.max_descent_speed_mps, math.sqrt(2.0 * c.approach_decel_mps2 * above) + c.terminal_speed_mps)
+    speed = approach_profile_speed(h_p, c)
     if phase == Phase.BRAKING and horizontal_accel_mps2 > 0.0:
-        t_go = max(abs(nav.horizontal_speed_mps) / horizontal_accel_mps2, 10.0)
-        v = -(h_p - c.high_gate_hat_m) / t_go
+        d = site_distance(nav, c)
+        if d is None:
+            t_go = abs(nav.horizontal_speed_mps) / horizontal_accel_mps2
+        else:  # to the high gate, at the mean of the speeds now and there
+            t_go = 2.0 * max(d - c.approach_distance_m, 0.0) / (abs(nav.horizontal_speed_mps) + high_gate_speed(c))
+        v = -(h_p - c.high_gate_hat_m) / max(t_go, 10.0)
         return max(-speed, min(c.max_climb_speed_mps, v))  # never faster down than the approach profile
+    d = site_distance(nav, c)
+    if d is not None and math.isfinite(nav.site_height_m):
+        slope = (c.high_gate_hat_m - c.terminal_height_m) / c.approach_distance_m
+        line = min(c.high_gate_hat_m, c.terminal_height_m + abs(d) * slope)
+        closing = d * nav.horizontal_speed_mps > 0.0
+        v = -(abs(nav.horizontal_speed_mps) * slope if closing and line < c.high_gate_hat_m else 0.0) \
+            - (nav.site_height_m - line) / c.glide_time_constant_s
+        # down the glide, never faster than the profile allows, and never a hover (M1's end)
+        v = max(-speed, min(-c.terminal_speed_mps, v))
+        # ... but never below a floor over the ground itself, shrinking toward the site: rising
+        # ground (a slope, a rim) pushes the vehicle up before it reaches it
+        floor = c.terminal_height_m + max(abs(d) - c.terminal_distance_m, 0.0) * c.terrain_clearance_slope
+        if h_p < floor:
+            v = max(v, min(c.max_climb_speed_mps, (floor - h_p) / c.glide_time_constant_s))
+    else:
+        v = -speed
     if blind(nav, c):
-        speed = max(speed, c.blind_descent_speed_mps)
-    return -speed
+        v = min(v, -c.blind_descent_speed_mps)
+    return v
+
+
+def target_horizontal(phase: Phase, nav: NavState, c: GuidanceConfig) -> tuple[float, float]:
+    """(speed to fly, its feed-forward acceleration) downrange, approach and terminal.
+
+    To a landing site: the approach decelerates along |v| = sqrt(2 a_h d) toward it (the high
+    gate's speed at approach_distance_m, zero at the site); the terminal descent closes what is
+    left at a walking pace, and stops translating in its last metres. No site: stop."""
+    d = site_distance(nav, c)
+    if d is None:
+        return 0.0, 0.0
+    if phase == Phase.TERMINAL:
+        h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+        if h_p < c.terminal_translate_floor_m:
+            return 0.0, 0.0
+        return max(-c.terminal_translate_mps, min(c.terminal_translate_mps, d / c.horizontal_time_constant_s)), 0.0
+    a_h = c.approach_horizontal_decel_mps2
+    v = math.sqrt(2.0 * a_h * abs(d))
+    if v >= c.max_approach_speed_mps:
+        return math.copysign(c.max_approach_speed_mps, d), 0.0
+    return math.copysign(v, d), -math.copysign(a_h, d)
 
 
 def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> Command:
@@ -153,9 +227,30 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> C
     a_up = (v_target - nav.vertical_speed_mps) / c.vertical_time_constant_s + net_gravity
     a_up = min(max(a_up, 0.0), accel_max)
     a_x_room = math.sqrt(max(accel_max**2 - a_up**2, 0.0))
-    a_x = -nav.horizontal_speed_mps / c.horizontal_time_constant_s
+    vx = nav.horizontal_speed_mps
+    max_pitch = c.max_pitch_rad
     if phase == Phase.BRAKING:
-        a_x = -math.copysign(a_x_room, nav.horizontal_speed_mps)
+        d = site_distance(nav, c)
+        if d is None:
+            a_x = -math.copysign(a_x_room, vx)
+        else:
+            # just enough to meet the high gate at its speed, aiming a margin short of it
+            to_gate = d - c.approach_distance_m - c.braking_margin_m
+            v_gate = high_gate_speed(c)
+            need = (vx * vx - v_gate * v_gate) / (2.0 * to_gate) if to_gate > 1.0 else math.inf
+            a_x = -math.copysign(min(a_x_room, max(need, 0.0)), vx)
+    else:
+        v_x, a_ff = target_horizontal(phase, nav, c)
+        tau = c.approach_time_constant_s if phase == Phase.APPROACH and c.site_downrange_m is not None \
+            else c.horizontal_time_constant_s
+        a_x = a_ff + (v_x - vx) / tau
+        # low down the short-range altimeter must keep seeing the ground below: a tighter limit
+        low = h_p < c.low_pitch_below_hat_m
+        max_pitch = min(max_pitch, c.max_low_pitch_rad if low else c.max_approach_pitch_rad)
+        # |a_x| <= a_up tan(pitch): against the vertical the engine will really give (at least
+        # its minimum thrust's), so a coasting vertical channel does not forbid slowing down
+        a_vertical = max(a_up, c.min_throttle * accel_max * math.cos(max_pitch))
+        a_x_room = min(a_x_room, a_vertical * math.tan(max_pitch))
     a_x = max(-a_x_room, min(a_x_room, a_x))
     a_min = c.min_throttle * accel_max
     if math.hypot(a_up, a_x) < a_min:
@@ -165,7 +260,7 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> C
     else:
         throttle = min(1.0, math.hypot(a_up, a_x) * mass_kg / c.max_thrust_n)
         pitch = math.atan2(-a_x, a_up)
-    pitch = max(-c.max_pitch_rad, min(c.max_pitch_rad, pitch))
+    pitch = max(-max_pitch, min(max_pitch, pitch))
     return Command(throttle, pitch, v_target, h_p)
 
 
@@ -244,6 +339,14 @@ class GuidanceTask:
         est = self.estimation.output.estimate
         if est is None:
             return None
+        site = self.config.site_downrange_m
+        site_height = math.nan
+        if site is not None:
+            # the site's ground: over it, the ground below; farther out, what the look-ahead profile
+            # (or the map) knows of it, else the ground below
+            known = self.estimation.terrain_at(site) if abs(site - self.estimation.downrange_m) > \
+                self.config.terminal_distance_m else None
+            site_height = est.altitude_m - (known if known is not None else est.terrain_elevation_m)
         return NavState(
             hat_m=est.height_above_terrain_m,
             hat_sigma_m=est.height_above_terrain_sigma_m,
@@ -251,6 +354,8 @@ class GuidanceTask:
             horizontal_speed_mps=self.estimation.vx,
             altitude_m=est.altitude_m,
             altimetry_missing=self.fdir.summary.altimetry_missing,
+            downrange_m=self.estimation.downrange_m,
+            site_height_m=site_height,
         )
 
     # -- the task ------------------------------------------------------------------------
@@ -315,8 +420,11 @@ class GuidanceTask:
             self.events.emit("PROPELLANT_LOW", self.propellant_kg)
             if self.phase == Phase.ABORT_HOLD:
                 self._enter(Phase.TERMINAL)  # no propellant to hold with: commit to landing
-        if self.phase == Phase.BRAKING and abs(nav.horizontal_speed_mps) < c.braking_end_speed_mps:
-            self._enter(Phase.APPROACH)
+        if self.phase == Phase.BRAKING:
+            d = site_distance(nav, c)
+            if (abs(nav.horizontal_speed_mps) < c.braking_end_speed_mps if d is None else
+                    d <= c.approach_distance_m or abs(nav.horizontal_speed_mps) <= high_gate_speed(c)):
+                self._enter(Phase.APPROACH)
         h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
         if self.phase == Phase.APPROACH and h_p <= c.terminal_height_m and not blind(nav, c):
             self._enter(Phase.TERMINAL)

@@ -41,6 +41,15 @@ class Navigation:
     horizontal_speed_sigma_mps: float = 0.1
     terrain_prior_m: float | None = None  # the onboard map's elevation at start; None: the true one
     terrain_prior_sigma_m: float = 300.0
+    downrange_sigma_m: float = 100.0  # orbit determination along the track
+    attitude_sigma_rad: float = 1.0e-4  # the star tracker's hand-over (20 arcsec)
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where to land, along the ground track, in the landing-site datum (elevation 0 there)."""
+
+    downrange_m: float
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class Scenario:
     faults: tuple[dict[str, Any], ...]
     criteria: Criteria
     flight: dict[str, Any] = field(default_factory=dict)
+    site: Site | None = None
     source: str = ""
     base_dir: Path = HERE
 
@@ -82,7 +92,7 @@ SHORT_RANGE_DEFAULTS = {"rate_hz": 50.0, "max_range_m": 180.0, "min_range_m": 0.
                             "divergence_rad": 0.0035, "mixed_return_probability": 0.5}  # TF03 class
 
 TOP = {"name", "description", "vehicle", "initial", "navigation", "terrain", "sensors", "faults", "criteria",
-       "flight"}
+       "flight", "site"}
 
 
 def builtin_names() -> list[str]:
@@ -164,7 +174,7 @@ def parse(doc: dict[str, Any], source: str = "<scenario>", base_dir: Path = HERE
     for f in dataclasses.fields(Navigation):
         v = getattr(navigation, f.name)
         positive = f.name in ("altitude_sigma_m", "terrain_prior_sigma_m")
-        if f.name.endswith(("sigma_m", "sigma_mps")) and (v < 0 or (positive and v <= 0)):
+        if f.name.endswith(("sigma_m", "sigma_mps", "sigma_rad")) and (v < 0 or (positive and v <= 0)):
             raise ScenarioError(f"{source}: [navigation] {f.name} must be {'> 0' if positive else '>= 0'}")
     terrain = doc.get("terrain", {})
     if not isinstance(terrain, dict):
@@ -189,8 +199,9 @@ def parse(doc: dict[str, Any], source: str = "<scenario>", base_dir: Path = HERE
     flight = doc.get("flight", {})
     if not isinstance(flight, dict):
         raise ScenarioError(f"{source}: [flight] must be a table")
+    site = _dataclass(Site, doc["site"], f"{source}: [site]") if "site" in doc else None
     scenario = Scenario(doc["name"], description, vehicle, initial, navigation, terrain, primary, short, imu,
-                        tuple(faults), criteria, flight, source, base_dir)
+                        tuple(faults), criteria, flight, site, source, base_dir)
     try:
         scenario.make_faults()
     except fault_mod.FaultError as exc:

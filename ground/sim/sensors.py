@@ -214,7 +214,8 @@ class RangefinderSpec:
     dropout_probability: float = 0.0
     divergence_rad: float = 1.0e-3
     mixed_return_probability: float = 0.5
-    tilt_offset_rad: float = 0.0  # boresight misalignment from the thrust axis; the flight software assumes none
+    cant_rad: float = 0.0  # the mount: boresight from the thrust axis, + toward downrange (the flight is told)
+    misalignment_rad: float = 0.0  # a mounting error on top of the cant (the flight is not told)
 
 
 class Rangefinder:
@@ -240,7 +241,7 @@ class Rangefinder:
     def sample(self, t: float, altitude_m: float, downrange_m: float, tilt_rad: float,
                hat_m: float) -> RangeSample | None:
         spec = self.spec
-        tilt = tilt_rad + spec.tilt_offset_rad
+        tilt = tilt_rad + spec.cant_rad + spec.misalignment_rad
         r = cast_range(self.index, altitude_m, downrange_m, tilt, spec.max_range_m)
         if r is None or r < spec.min_range_m:
             return None  # no target: the driver passes nothing on
