@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from flight import __version__
+from hil import campaign_cli
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay the M1 cliff through the altitude filter alone, every policy")
     p.add_argument("--seed", type=_seed, default=1, help="noise seed (default 1)")
     p.set_defaults(func=_cmd_replay)
+    campaign_cli.add_parser(sub)
     return parser
 
 
