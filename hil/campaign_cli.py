@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -202,20 +203,17 @@ def _run(args: argparse.Namespace) -> int:
     if not store_path.is_file() and out.exists() and (not out.is_dir() or any(out.iterdir())):
         return _err(f"{out} exists and is not a campaign folder (no {FILENAME}); choose another --out")
 
-    # the rig and the way runs are spread, checked before anything is written
-    rig = args.rig or (wanted.rig if wanted else None)
     if args.scheduler and args.workers:
         return _err("--workers and --scheduler exclude each other")
-    if args.emulator and rig not in ("sil-process", "bench"):
-        return _err("--emulator is for --rig sil-process or bench")
     code_version, source_hash = provenance.code_version(), provenance.source_hash()
 
+    store = None
     try:
-        store = Store(out)
-    except Exception as exc:  # noqa: BLE001 - any failure to open the folder is the user's to see
-        return _err(f"cannot open {out}: {exc}")
-    with store:
-        stored = store.campaign()
+        if store_path.is_file():
+            store = Store(out, existing=True)
+            stored = store.campaign()
+        else:
+            stored = None
         if stored is not None:
             if wanted is not None:
                 diff = differences(stored["config"], json.loads(canonical(wanted.to_config())))
@@ -229,10 +227,21 @@ def _run(args: argparse.Namespace) -> int:
                 campaign = Campaign.from_config(stored["config"])
             except ConfigError as exc:
                 return _err(str(exc))
+        elif wanted is None:
+            return _err(f"{out}: the store holds no campaign yet; name the scenarios")
         else:
-            assert wanted is not None
             campaign = wanted
+        if wanted is None:  # resuming from the store: options may repeat it, not change it
+            asked = {"rig": (args.rig, campaign.rig), "runs": (args.runs, campaign.runs),
+                     "seed": (args.seed, campaign.seed),
+                     "estimator": (tuple(args.estimator) if args.estimator else None, campaign.estimators)}
+            changed = [f"--{k} {a!r} (stored {b!r})" for k, (a, b) in asked.items() if a is not None and a != b]
+            if changed:
+                return _err(f"{out} holds a different campaign: {', '.join(changed)}")
+        # the rig and the way runs are spread, checked before anything is written
         rig = campaign.rig
+        if args.emulator and rig not in ("sil-process", "bench"):
+            return _err("--emulator is for --rig sil-process or bench")
         if rig == "bench" and (args.scheduler or (args.workers or 1) > 1):
             return _err("--rig bench flies one run at a time (one board): no --workers > 1, no --scheduler")
         if rig == "bench" and not args.emulator:
@@ -247,8 +256,16 @@ def _run(args: argparse.Namespace) -> int:
             backend = execution.Sequential()
         else:
             backend = execution.LocalPool(args.workers)
+        if store is None:  # only now, when everything checked: a refused command leaves nothing behind
+            try:
+                store = Store(out)
+            except (OSError, sqlite3.Error) as exc:
+                return _err(f"cannot make the campaign store in {out}: {exc}")
         store.begin(campaign.to_config(), code_version, source_hash, shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
         return _fly(campaign, store, runner, backend, args)
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _fly(campaign, store, runner, backend, args: argparse.Namespace) -> int:
