@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+from campaign_helpers import stand_in
 
 from ground.campaign import dispersions as dsp
 from ground.campaign import execution
@@ -18,15 +19,6 @@ from hil import campaign_cli, cli
 
 def small(runs=3, seed=0, estimators=("terrain-aware", "m1-baseline")):
     return Campaign((dsp.load("m1-cliff"), dsp.load("sensor-faults")), estimators, runs, seed)
-
-
-def stand_in(spec):
-    """A runner that flies nothing: a summary made from the spec, deterministic."""
-    vz = 0.5 + spec.sim_seed % 7 if spec.estimator == "terrain-aware" else 120.0
-    return {"scenario": spec.scenario, "estimator": spec.estimator, "seed": spec.sim_seed,
-            "outcome": "landed" if vz <= 2.0 else "crashed", "touchdown_vertical_speed_mps": vz,
-            "touchdown_on_step_face": False, "events": {"PHASE": 6}, "criteria": {"max_vertical_speed_mps": 2.0},
-            "max_hat_error_m_below_2km": 1.5}
 
 
 class Counting:

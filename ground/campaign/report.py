@@ -25,6 +25,7 @@ from ground.campaign.dispersions import Distribution, flatten
 from ground.campaign.store import now_utc
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+SPEED_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
 COLOURS = ("#1b7837", "#c51b7d", "#2166ac", "#e08214", "#762a83", "#8c510a", "#35978f", "#666666")
 OUTCOME_MARK = {"landed": "o", "crashed": "x", "timeout": "s", "error": "D"}
 
@@ -158,6 +159,8 @@ def outcome_scatter(rows: list[dict[str, Any]], scenario: str, estimators: Seque
     cols = min(4, len(names))
     nrows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.7 * nrows), squeeze=False)
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullLocator
+
     speeds = [r["touchdown_vertical_speed_mps"] for r in mine if r.get("touchdown_vertical_speed_mps") is not None]
     top = 1.5 * max(speeds + [2.0])  # where timeouts and errors are drawn
     floor = 0.5 * min([v for v in speeds if v > 0] + [1.0])
@@ -183,9 +186,10 @@ def outcome_scatter(rows: list[dict[str, Any]], scenario: str, estimators: Seque
                     y = r.get("touchdown_vertical_speed_mps")
                     xs.append(x)
                     ys.append(top if y is None else max(y, floor))
-                if xs:
-                    ax.scatter(xs, ys, s=12 if mark != "x" else 18, marker=mark, color=_colour(estimators, e),
-                               facecolors="none" if mark in ("s", "D") else None, lw=0.8, alpha=0.7)
+                if xs:  # the first estimator biggest and underneath: equal results show as rings
+                    size = max(8.0, 30.0 - 7.0 * list(estimators).index(e))
+                    ax.scatter(xs, ys, s=size, marker=mark, color=_colour(estimators, e),
+                               facecolors="none" if mark in ("s", "D") else None, lw=0.8, alpha=0.85)
         if categorical:
             ax.set_xticks(range(len(cats)), [c[:18] for c in cats], fontsize=7)
         crit = {(r.get("criteria") or {}).get("max_vertical_speed_mps") for r in mine} - {None}
@@ -193,6 +197,12 @@ def outcome_scatter(rows: list[dict[str, Any]], scenario: str, estimators: Seque
             ax.axhline(lim, color="k", ls="--", lw=0.8)
         ax.set_yscale("log")
         ax.set_ylim(floor, 1.6 * top)
+        # fixed ticks: matplotlib's log locator (with minor ticks) costs most of this figure's time
+        ax.yaxis.set_major_locator(FixedLocator(SPEED_TICKS))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_locator(NullLocator())
+        if not categorical:
+            ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_xlabel(f"{'nav error ' if group == 'navigation_error' else ''}{name}", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -204,7 +214,9 @@ def outcome_scatter(rows: list[dict[str, Any]], scenario: str, estimators: Seque
     handles += [plt.Line2D([], [], color="k", marker=m, ls="", markerfacecolor="none" if m in "sD" else "k",
                            label=o) for o, m in OUTCOME_MARK.items()]
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.93 if nrows == 1 else 0.96))
+    # fixed margins: tight_layout would draw the whole grid once more just to measure it
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.45 / (2.7 * nrows) + 0.06 / nrows, top=1 - 0.45 / (2.7 * nrows),
+                        wspace=0.25, hspace=0.55)
     return _png(fig)
 
 
