@@ -281,7 +281,7 @@ def _fly(campaign, store, runner, backend, args: argparse.Namespace) -> int:
 
     from ground.campaign import execution
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # a log line stays one line in a file
     done_before = store.count()
     total = campaign.size
     tally = {"landed": 0, "all": 0}
