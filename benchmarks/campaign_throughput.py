@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ground.campaign import dispersions  # noqa: E402
-from ground.campaign.cluster import DaskProcesses  # noqa: E402
-from ground.campaign.execution import Backend, DaskCluster, LocalPool, Sequential, run_campaign  # noqa: E402
-from ground.campaign.plan import Campaign  # noqa: E402
-from ground.campaign.store import Store  # noqa: E402
-from hil.campaign import sil_runner  # noqa: E402
+from ground.campaign import dispersions
+from ground.campaign.cluster import DaskProcesses
+from ground.campaign.execution import Backend, DaskCluster, LocalPool, Sequential, run_campaign
+from ground.campaign.plan import Campaign
+from ground.campaign.store import Store
+from hil.campaign import sil_runner
 
 GOAL_RUNS, GOAL_S, GOAL_SCALING = 1000, 15 * 60, 1.8
 
@@ -78,7 +78,7 @@ def profile_one(campaign: Campaign) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=24, help="runs per configuration (default 24)")
     ap.add_argument("--profile", action="store_true", help="profile one run first")
     args = ap.parse_args()

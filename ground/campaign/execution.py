@@ -20,7 +20,7 @@ import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ground.campaign.plan import Campaign, RunSpec
 from ground.campaign.store import Store
@@ -120,10 +120,11 @@ class DaskCluster:
 
         client = Client(self.address, timeout="30s")
         try:
-            threads = max(1, sum(client.nthreads().values()))
+            # a synchronous Client answers directly (its methods are typed for the async one too)
+            threads = max(1, sum(cast(dict[str, int], client.nthreads()).values()))
 
             def pick(fs):
-                return dask_wait(list(fs), return_when="FIRST_COMPLETED").done
+                return cast(Any, dask_wait(list(fs), return_when="FIRST_COMPLETED")).done
 
             yield from _windowed(lambda s: client.submit(fly, runner, s, pure=False), iter(specs), 2 * threads, pick)
         finally:

@@ -159,6 +159,7 @@ def outcome_scatter(rows: list[dict[str, Any]], scenario: str, estimators: Seque
     cols = min(4, len(names))
     nrows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.7 * nrows), squeeze=False)
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullLocator
 
     speeds = [r["touchdown_vertical_speed_mps"] for r in mine if r.get("touchdown_vertical_speed_mps") is not None]
@@ -210,8 +211,8 @@ def outcome_scatter(rows: list[dict[str, Any]], scenario: str, estimators: Seque
             ax.set_ylabel("touchdown |vz| [m/s]", fontsize=8)
     for k in range(len(names), nrows * cols):
         axes[k // cols][k % cols].axis("off")
-    handles = [plt.Line2D([], [], color=_colour(estimators, e), marker="o", ls="", label=e) for e in estimators]
-    handles += [plt.Line2D([], [], color="k", marker=m, ls="", markerfacecolor="none" if m in "sD" else "k",
+    handles = [Line2D([], [], color=_colour(estimators, e), marker="o", ls="", label=e) for e in estimators]
+    handles += [Line2D([], [], color="k", marker=m, ls="", markerfacecolor="none" if m in "sD" else "k",
                            label=o) for o, m in OUTCOME_MARK.items()]
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
     # fixed margins: tight_layout would draw the whole grid once more just to measure it
