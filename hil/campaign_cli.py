@@ -252,6 +252,10 @@ def _run(args: argparse.Namespace) -> int:
             return _err(str(exc))
         if args.scheduler:
             backend: execution.Backend = execution.DaskCluster(args.scheduler)
+            try:
+                backend.probe()
+            except execution.BackendUnavailable as exc:
+                return _err(str(exc))
         elif rig == "bench" or args.workers == 1:
             backend = execution.Sequential()
         else:
@@ -317,6 +321,10 @@ def _fly(campaign, store, runner, backend, args: argparse.Namespace) -> int:
     except execution.CampaignAbort as exc:
         err.print(f"the rig stopped the campaign: {exc}; {store.count()} of {total} runs stored; "
                   "--resume when it is back")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a pool or cluster that broke: say so, keep what is stored
+        err.print(f"the campaign stopped: {type(exc).__name__}: {exc}; {store.count()} of {total} runs stored "
+                  f"in {store.folder}; the same command with --resume completes it")
         return 1
     wall = time.perf_counter() - t0
     err.print(f"flew {flown} runs in {wall:.1f} s ({flown / wall if wall > 0 else 0:.2f} runs/s)")

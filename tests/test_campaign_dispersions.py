@@ -174,3 +174,12 @@ def test_dsp005_choice_follows_its_weights_and_normal_its_moments():
     wall = dsp.load("uphill-wall")
     rim = np.array([wall.draw(5, i)["navigation.terrain_prior_m"] for i in range(n)])
     assert abs(rim.mean() + 1500.0) < 4.5 * 300.0 / np.sqrt(n) and abs(rim.std() / 300.0 - 1.0) < 0.06
+
+
+def test_dsp_doctests_run():
+    import doctest
+
+    from ground.campaign import stats
+
+    for module in (dsp, stats):
+        assert doctest.testmod(module).failed == 0, module.__name__

@@ -187,3 +187,13 @@ def test_run004_export_and_report_need_a_campaign(tmp_path, capsys):
     assert "no campaign here" in capsys.readouterr().err
     assert cli.main(["campaign", "export", str(tmp_path)]) == 2
     assert "--csv" in capsys.readouterr().err
+
+
+def test_run004_an_unreachable_scheduler_is_refused_before_anything_is_written(tmp_path, capsys):
+    from ground.campaign.cluster import free_port
+
+    out = tmp_path / "c"
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    assert cli.main(["campaign", "nominal", "--runs", "1", "--scheduler", address, "--out", str(out)]) == 2
+    assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
+    assert not out.exists()

@@ -36,6 +36,10 @@ class RigUnavailable(RuntimeError):
     """The rig asked for does not provide a runner (yet)."""
 
 
+class BackendUnavailable(RuntimeError):
+    """The cluster asked for cannot be reached."""
+
+
 def error_summary(spec: RunSpec, exc: BaseException) -> dict[str, Any]:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
@@ -129,6 +133,20 @@ class DaskCluster:
             yield from _windowed(lambda s: client.submit(fly, runner, s, pure=False), iter(specs), 2 * threads, pick)
         finally:
             client.close()
+
+    def probe(self, timeout_s: float = 5.0) -> int:
+        """Connect once and count the cluster's worker threads; an unreachable scheduler or a
+        cluster with no worker is an error now, before the campaign starts."""
+        from distributed import Client
+
+        try:
+            with Client(self.address, timeout=f"{timeout_s}s") as client:
+                threads = sum(cast(dict[str, int], client.nthreads()).values())
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise BackendUnavailable(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
+        if threads == 0:
+            raise BackendUnavailable(f"the Dask scheduler at {self.address} has no worker")
+        return threads
 
     def describe(self) -> str:
         return f"Dask cluster at {self.address}"
