@@ -197,3 +197,16 @@ def test_run004_an_unreachable_scheduler_is_refused_before_anything_is_written(t
     assert cli.main(["campaign", "nominal", "--runs", "1", "--scheduler", address, "--out", str(out)]) == 2
     assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_sto002_a_stored_campaign_finds_its_terrain_file_from_any_folder(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "ground.csv").write_text("downrange_m,elevation_m\n0,0\n400000,-250\n")
+    (tmp_path / "here" / "mine.toml").write_text(
+        'name = "mine"\n[initial]\naltitude_m = 12000.0\nhorizontal_speed_mps = "circular"\n'
+        '[terrain]\nfile = "ground.csv"\n[dispersions]\n"initial.altitude_m" = { uniform = [11000.0, 13000.0] }\n')
+    monkeypatch.chdir(tmp_path / "here")
+    config = json.loads(canonical(Campaign((dsp.load("mine.toml"),), ("terrain-aware",), 2, 0).to_config()))
+    monkeypatch.chdir(tmp_path)  # resumed from elsewhere
+    again = Campaign.from_config(config)
+    assert again.spec("mine", "terrain-aware", 1).build_scenario().terrain().elevation(400000.0) == -250.0

@@ -83,11 +83,13 @@ class Campaign:
         ds = self._by_name[scenario]
         values = ds.draw(self.seed, run)
         return RunSpec(scenario, estimator, run, simulation_seed(self.seed, run), values, ds.document(values),
-                       ds.source, str(ds.base_dir))
+                       ds.source, str(Path(ds.base_dir).resolve()))
 
     def to_config(self) -> dict[str, Any]:
         return {
-            "scenarios": [{"name": s.name, "source": s.source, "document": s.raw} for s in self.scenarios],
+            # base_dir absolute: a resume from another folder still finds a scenario's terrain file
+            "scenarios": [{"name": s.name, "source": s.source, "base_dir": str(Path(s.base_dir).resolve()),
+                           "document": s.raw} for s in self.scenarios],
             "estimators": list(self.estimators),
             "runs": self.runs,
             "seed": self.seed,
@@ -98,7 +100,8 @@ class Campaign:
     def from_config(config: dict[str, Any]) -> Campaign:
         """The campaign a store holds (its scenario documents are in the store: no file needed)."""
         try:
-            scenarios = tuple(from_document(s["document"], s["source"], Path(s["source"]).parent)
+            scenarios = tuple(from_document(s["document"], s["source"],
+                                            Path(s.get("base_dir") or Path(s["source"]).parent))
                               for s in config["scenarios"])
             return Campaign(scenarios, tuple(config["estimators"]), int(config["runs"]), int(config["seed"]),
                             config.get("rig", "sil"))
@@ -110,7 +113,7 @@ class Campaign:
 
 def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """What differs between two configurations, in words; [] when they decide the same runs.
-    Where a scenario file lies is not compared, only what it says."""
+    Where a scenario file lies (source, base_dir) is not compared, only what it says."""
     out = []
     for key in ("estimators", "runs", "seed", "rig"):
         if stored.get(key) != wanted.get(key):
