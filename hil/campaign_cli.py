@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sqlite3
 import sys
 import time
@@ -304,6 +305,10 @@ def _fly(campaign, store, runner, backend, args: argparse.Namespace) -> int:
         n = tally["all"]
         return f"landed {tally['landed']}/{n} ({100 * tally['landed'] / n:.1f} %)" if n else ""
 
+    def stop(signum, frame) -> None:  # SIGTERM (a service manager, `kill`): stop as for Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         with progress:
             task = progress.add_task("runs", total=total, completed=done_before, rate=rate_text())
@@ -326,6 +331,8 @@ def _fly(campaign, store, runner, backend, args: argparse.Namespace) -> int:
         err.print(f"the campaign stopped: {type(exc).__name__}: {exc}; {store.count()} of {total} runs stored "
                   f"in {store.folder}; the same command with --resume completes it")
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - t0
     err.print(f"flew {flown} runs in {wall:.1f} s ({flown / wall if wall > 0 else 0:.2f} runs/s)")
     if not args.no_report:

@@ -26,6 +26,12 @@ def stored(out):
         db.close()
 
 
+def alive_in_group(pgid):
+    """Processes of the group that still run (zombies waiting for a reaper do not)."""
+    ps = subprocess.run(["ps", "-e", "-o", "pgid=,stat="], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])  # in this process / a local pool
 def test_run005_kill_9_mid_campaign_then_resume_loses_and_duplicates_nothing(tmp_path, workers):
@@ -42,6 +48,11 @@ def test_run005_kill_9_mid_campaign_then_resume_loses_and_duplicates_nothing(tmp
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGKILL)  # mid-campaign: a run in flight, others not started
         proc.wait(30)
+        # the pool's workers notice their parent is gone and stop: nobody would store their runs
+        deadline = time.monotonic() + 20
+        while alive_in_group(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive_in_group(proc.pid)
     finally:
         try:  # the pool's workers, orphaned by the kill: the group the campaign led
             os.killpg(proc.pid, signal.SIGKILL)

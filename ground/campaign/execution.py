@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -83,8 +85,18 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _ignore_sigint() -> None:  # Ctrl-C is the parent's to handle; workers just stop with the pool
+def _worker_start(parent_pid: int) -> None:
+    """In each pool process: Ctrl-C is the parent's to handle (the pool stops with it), and a
+    parent that died (kill -9, power cut of a laptop that came back) takes its workers along
+    instead of leaving them to fly runs nobody will store."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class LocalPool:
@@ -100,7 +112,7 @@ class LocalPool:
 
         # spawn, not fork: the parent has threads (the progress bar), and a fork copies their locks
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_ignore_sigint)
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),))
         try:
             yield from _windowed(lambda s: pool.submit(fly, runner, s), iter(specs), self.window,
                                  lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0])
