@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-sil bench-realtime bench-arm lint clean board-deps board-lint pico-flash
+.PHONY: demo test test-fast bench bench-sil bench-campaign bench-realtime bench-arm lint clean board-deps board-lint pico-flash
 
 $(STAMP): pyproject.toml setup.py c_kernels/build.py c_kernels/*.c c_kernels/*.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 
 bench-sil: $(STAMP)
 	$(BIN)/python benchmarks/sil_speed.py
+
+bench-campaign: $(STAMP)
+	$(BIN)/python benchmarks/campaign_throughput.py
 
 bench-realtime: $(STAMP)
 	$(BIN)/python benchmarks/realtime_jitter.py --seconds 60

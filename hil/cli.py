@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from flight import __version__
+from hil import campaign_cli
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     flash.add_parser(sub)
     deploy.add_parser(sub)
+    campaign_cli.add_parser(sub)
     return parser
 
 

@@ -92,15 +92,15 @@ SHORT_RANGE_DEFAULTS = {"rate_hz": 50.0, "max_range_m": 180.0, "min_range_m": 0.
                             "divergence_rad": 0.0035, "mixed_return_probability": 0.5}  # TF03 class
 
 TOP = {"name", "description", "vehicle", "initial", "navigation", "terrain", "sensors", "faults", "criteria",
-       "flight", "site"}
+       "flight", "site", "dispersions"}  # dispersions: what a campaign varies (ground/campaign/); a run ignores it
 
 
 def builtin_names() -> list[str]:
     return sorted(p.stem for p in HERE.glob("*.toml"))
 
 
-def load(name_or_path: str | Path) -> Scenario:
-    """A built-in scenario by name, or a scenario file by path."""
+def resolve(name_or_path: str | Path) -> Path:
+    """The file of a built-in scenario name, or the path given."""
     path = Path(name_or_path)
     if path.suffix != ".toml" and not path.exists():
         builtin = HERE / f"{name_or_path}.toml"
@@ -108,6 +108,12 @@ def load(name_or_path: str | Path) -> Scenario:
             raise ScenarioError(f"no scenario {str(name_or_path)!r}; built-in: {', '.join(builtin_names())} "
                                 "(or give a path to a .toml file)")
         path = builtin
+    return path
+
+
+def load(name_or_path: str | Path) -> Scenario:
+    """A built-in scenario by name, or a scenario file by path."""
+    path = resolve(name_or_path)
     doc = read_toml(path, ScenarioError, "scenario file")
     return parse(doc, str(path), path.parent)
 
@@ -199,6 +205,8 @@ def parse(doc: dict[str, Any], source: str = "<scenario>", base_dir: Path = HERE
     flight = doc.get("flight", {})
     if not isinstance(flight, dict):
         raise ScenarioError(f"{source}: [flight] must be a table")
+    if not isinstance(doc.get("dispersions", {}), dict):
+        raise ScenarioError(f"{source}: [dispersions] must be a table")
     site = _dataclass(Site, doc["site"], f"{source}: [site]") if "site" in doc else None
     scenario = Scenario(doc["name"], description, vehicle, initial, navigation, terrain, primary, short, imu,
                         tuple(faults), criteria, flight, site, source, base_dir)
