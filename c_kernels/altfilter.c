@@ -331,9 +331,9 @@ int32_t alt_predict_gap(alt_filter *f, double dt, double force, double vx, doubl
 
 /* x += K y and the Joseph update P = (I-KH) P (I-KH)^T + K R K^T, with H = [1 0 0 -1]
  * and K = gain * P H^T. Any gain keeps P symmetric positive semidefinite in this form. */
-/* Joseph-form update with gain * pht as K, for H = e_h - e_t (a height above terrain) or, with
- * terrain_only, H = e_t (the terrain's elevation itself). */
-static void apply_update_h(alt_filter *f, const double pht[N], double gain, double y, double R, int terrain_only)
+/* Joseph-form update with gain * pht as K, for H = e_h - e_t (a height above terrain, which = 0),
+ * e_t (the terrain's elevation itself, which = 1) or e_h (the altitude itself, which = 2). */
+static void apply_update_h(alt_filter *f, const double pht[N], double gain, double y, double R, int which)
 {
     double K[N];
     for (int i = 0; i < N; ++i) {
@@ -348,7 +348,9 @@ static void apply_update_h(alt_filter *f, const double pht[N], double gain, doub
         }
     }
     for (int r = 0; r < N; ++r) {
-        const double aph = terrain_only ? AP[IDX(r, T_)] : AP[IDX(r, H_)] - AP[IDX(r, T_)]; /* (AP H^T)_r */
+        const double aph = which == 1 ? AP[IDX(r, T_)]
+                         : which == 2 ? AP[IDX(r, H_)]
+                                      : AP[IDX(r, H_)] - AP[IDX(r, T_)]; /* (AP H^T)_r */
         for (int k = r; k < N; ++k) {
             const double v = AP[IDX(r, k)] - aph * K[k] + K[r] * R * K[k];
             P[IDX(r, k)] = v; /* (I-KH)P(I-KH)^T + KRK^T is symmetric: fill one triangle */
@@ -400,6 +402,21 @@ int32_t alt_update_terrain(alt_filter *f, double terrain_elevation_m, double var
     }
     const double S = pht[T_] + variance_m2;
     apply_update_h(f, pht, 1.0 / S, terrain_elevation_m - f->x[T_], variance_m2, 1);
+    return 0;
+}
+
+int32_t alt_update_altitude(alt_filter *f, double altitude_m, double variance_m2)
+{
+    if (f == NULL || !finite(altitude_m) || !finite(variance_m2) || variance_m2 <= 0.0 ||
+        variance_m2 > MAX_SIGMA_M * MAX_SIGMA_M) {
+        return ALT_INVALID_INPUT;
+    }
+    double pht[N];
+    for (int i = 0; i < N; ++i) {
+        pht[i] = f->P[IDX(i, H_)];
+    }
+    const double S = pht[H_] + variance_m2;
+    apply_update_h(f, pht, 1.0 / S, altitude_m - f->x[H_], variance_m2, 2);
     return 0;
 }
 

@@ -152,6 +152,10 @@ int32_t alt_reset_terrain(alt_filter *f, double terrain_elevation_m, double vari
  * variance_m2: a Kalman update in the Joseph form. 0, or ALT_INVALID_INPUT (nothing changed). */
 int32_t alt_update_terrain(alt_filter *f, double terrain_elevation_m, double variance_m2);
 
+/* A measurement of the vehicle's altitude itself (H = [1 0 0 0]), of variance_m2 (a beam on
+ * ground the look-ahead profile already holds). 0, or ALT_INVALID_INPUT (nothing changed). */
+int32_t alt_update_altitude(alt_filter *f, double altitude_m, double variance_m2);
+
 /*
  * The look-ahead terrain profile (profile.c): elevation and variance per cell along the ground
  * track, built from slant beams, so the terrain under the vehicle can be predicted before it

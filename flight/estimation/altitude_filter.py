@@ -6,6 +6,7 @@ No numpy here: this runs on the flight computer. Tuning defaults live in the C k
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -156,10 +157,26 @@ class AltitudeFilter:
         """A measurement of the terrain under the vehicle (H = e_t). False on bad input."""
         return lib.alt_update_terrain(self._f, terrain_elevation_m, variance_m2) == 0
 
+    def update_altitude(self, altitude_m: float, variance_m2: float) -> bool:
+        """A measurement of the vehicle's altitude (H = e_h). False on bad input."""
+        return lib.alt_update_altitude(self._f, altitude_m, variance_m2) == 0
+
     def reopen_sensor(self, sensor_id: int) -> None:
         """Judge this sensor's next sample afresh (clears a lock-out and step candidates)."""
         if lib.alt_reopen_sensor(self._f, sensor_id) != 0:
             raise ValueError(f"no range sensor {sensor_id}")
+
+    @property
+    def accel_noise_psd(self) -> float:
+        return self._f.cfg.accel_noise_psd
+
+    @accel_noise_psd.setter
+    def accel_noise_psd(self, psd: float) -> None:
+        """The process noise of the vertical acceleration from now on: the estimation task
+        raises it with what the attitude's error puts into the vertical (see its README)."""
+        if not (math.isfinite(psd) and 0.0 <= psd <= 100.0):
+            raise ValueError(f"accel_noise_psd must be finite and in [0, 100], got {psd!r}")
+        self._f.cfg.accel_noise_psd = psd
 
     # -- looking at it -------------------------------------------------------------------
     @property

@@ -52,6 +52,8 @@ class RangeOutcome(NamedTuple):
     offset_m: float = math.nan  # the footprint's downrange offset from the vehicle
 
 
+PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height updates
+ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists (a braking's length)
 NOT_FUSED = "not fused: the short-range altimeter has the ground"
 NOT_FUSED_IMU_GAP = "not fused: no IMU, the state is stale"
 AHEAD = "the footprint is not under the vehicle: into the look-ahead profile"
@@ -80,6 +82,7 @@ class SlantModel:
     fix_window_s: float = 1.0  # a height update this recent: the profile does not reset the terrain
     max_age_s: float = 120.0  # profile cells older than this are not used
     slope: float = 0.05  # the terrain slope a footprint's spread and offset may lie on
+    revisit_s: float = 1.0  # a cell seen at least this long ago measures the altitude when seen again
 
 
 @dataclass
@@ -117,6 +120,7 @@ class EstimationOutput:
     longest_imu_gap_s: float = 0.0
     profile_fixes: int = 0  # the terrain under the vehicle taken from the profile on entering a cell
     steps_ahead: int = 0  # ... of them, steps the profile had seen ahead (a cliff, taken in on crossing)
+    revisits: int = 0  # altitude updates from a beam on ground the profile already held
 
 
 LUNAR_GM_M3PS2 = 4.9028e12
@@ -167,6 +171,8 @@ class EstimationTask:
         self.terrain_map = terrain_map
         self._accel_psd = float(cfg["accel_noise_psd"])  # type: ignore[arg-type]
         self._cell: int | None = None  # the profile cell under the vehicle
+        self._last_far_range: dict[int, float] = {}
+        self._stuck_cfg = (float(cfg["stuck_tolerance_m"]), float(cfg["stuck_min_speed_mps"]))  # type: ignore[arg-type]
         self.last_height_update_s = -math.inf
         self.output = EstimationOutput()
 
@@ -220,10 +226,19 @@ class EstimationTask:
             return
         self.attitude.propagate(s.gyro_y_radps, dt, abs(self.vx), altitude)
         f_up, f_downrange = self.attitude.to_local(s.accel_x_mps2, s.accel_z_mps2)
+        # an attitude error δθ turns δθ·f_downrange of the thrust into the vertical: a slowly
+        # varying acceleration error, carried as process noise (random constant over ATTITUDE_TC_S)
+        induced = f_downrange * self.attitude.sigma_rad
+        self.filter.accel_noise_psd = self._accel_psd + induced * induced * ATTITUDE_TC_S
         if not self.filter.predict(dt, f_up + gravity_fix, abs(self.vx)):
             out.invalid_imu += 1  # refused (e.g. beyond the kernel's force limit): missing, as above
             return
         out.imu_last_s = s.time_s
+        # The filter's bias state is the vertical accelerometer error; taken as the thrust axis's
+        # own (body z), it leaks -b tan(θ) into the horizontal when pitched: take it out there too.
+        bias = self.filter.x[2]
+        if abs(self.attitude.sin_pitch) < 0.7071 * self.attitude.cos_pitch:
+            f_downrange += bias * self.attitude.sin_pitch / self.attitude.cos_pitch
         self._held_force = (f_up, f_downrange)
         # the local horizontal turns as the vehicle moves over the sphere: transport rate
         self.vx += (f_downrange - self.vx * vz / r) * dt
@@ -273,12 +288,21 @@ class EstimationTask:
             variance = cell.variance_m2 + p_vv * age * age + self._accel_psd * age ** 3 / 3.0
         else:
             variance = cell.variance_m2
-        # the cell against the terrain the filter holds: agreeing, a measurement of it; beyond
-        # the gate, a step the beam saw ahead, taken in now that it is under the vehicle
+        # The cell was measured from the vehicle (its elevation = the altitude then - the drop),
+        # so the altitude now less the cell is a height above the ground below, known to the
+        # cell's variance and the drift of the altitude since: a height update (its own sensor
+        # id in the kernel). Beyond the gate it is a step the beam saw ahead, taken in now that
+        # it is under the vehicle.
+        # Cells seen in the same stretch of a descent share their errors (the attitude's above
+        # all), so they are not independent: a cell updates the height only when it knows better
+        # than the filter already does.
         y = cell.elevation_m - est.terrain_elevation_m
-        if y * y <= 9.0 * (f.P[3][3] + variance):
-            if f.update_terrain(cell.elevation_m, variance):
-                self.output.profile_fixes += 1
+        hat_var = est.height_above_terrain_sigma_m ** 2
+        if y * y <= 9.0 * (hat_var + variance):
+            if variance < hat_var:
+                status = self._height_update(est.altitude_m - cell.elevation_m, math.sqrt(variance), PROFILE_SENSOR)
+                if status == Status.ACCEPTED:
+                    self.output.profile_fixes += 1
         elif f.reset_terrain(cell.elevation_m, variance):
             self.output.profile_fixes += 1
             self.output.steps_ahead += 1
@@ -336,11 +360,25 @@ class EstimationTask:
         pstatus = None
         if slant.mode == SlantMode.PROFILE:
             x_f = self.downrange_m + fp.offset_m
-            before = self._cell_at(x_f, reading.time_s).source if self.terrain_map is not None else Source.EMPTY
+            far = tilted or abs(fp.offset_m) > slant.near_m
+            if far and self._stuck(sensor_id, r):
+                # the kernel judges repeats of the samples it sees; the profile's are judged here
+                return RangeOutcome(sensor_id, reading.time_s, Status.REJECTED_STUCK, r, reading.sigma_m, AHEAD,
+                                    True, math.nan, None, fp.offset_m)
+            cell = self._cell_at(x_f, reading.time_s)
+            if far and cell.source == Source.BEAM and reading.time_s - cell.time_s >= slant.revisit_s:
+                # Ground the profile already holds, seen again from elsewhere: the beam measures
+                # the vehicle's altitude against it (the drift since it was seen: the vertical
+                # speed, observable in braking at last). Within the gate it updates the
+                # altitude; beyond it, the cell is in doubt and the sample goes to it below.
+                pstatus = self._revisit(cell, fp, x_f)
+                if pstatus is not None:
+                    return RangeOutcome(sensor_id, reading.time_s, None, r, reading.sigma_m, AHEAD, True, math.nan,
+                                        pstatus, fp.offset_m)
             pstatus = self.profile.observe(x_f, fp.elevation_m, fp.variance_m2, reading.time_s)  # type: ignore[union-attr]
-            if pstatus == ProfileStatus.HELD and before == Source.MAP:
+            if pstatus == ProfileStatus.HELD and cell.source == Source.MAP:
                 self.events.emit("TERRAIN_MAP_DISAGREES", x_f, fp.elevation_m)
-            if tilted or abs(fp.offset_m) > slant.near_m:
+            if far:
                 return RangeOutcome(sensor_id, reading.time_s, None, r, reading.sigma_m, AHEAD, True, math.nan,
                                     pstatus, fp.offset_m)
         elif slant.mode == SlantMode.TILT_LIMIT and tilted:
@@ -353,16 +391,49 @@ class EstimationTask:
         # which is what those anchors do)
         spread = slant.slope * fp.offset_m if slant.mode == SlantMode.PROFILE else 0.0
         sigma = math.sqrt(fp.variance_m2 + spread * spread)
-        before = f.x[0]
-        status = f.update_range(fp.drop_m, 1.0, sigma, sensor_id)
-        if self.profile is not None and f.x[0] != before:
-            # the update moved the frame's altitude: the cells, measured from it, move along
-            self.profile.shift(f.x[0] - before)
+        status = self._height_update(fp.drop_m, sigma, sensor_id)
         if status in (Status.ACCEPTED, Status.TERRAIN_STEP):
             self.last_accepted_s[sensor_id] = reading.time_s
             self.last_height_update_s = reading.time_s
         return RangeOutcome(sensor_id, reading.time_s, status, r, reading.sigma_m, "", True, fp.drop_m, pstatus,
                             fp.offset_m)
+
+    def _stuck(self, sensor_id: int, range_m: float) -> bool:
+        """The same reading again (within the kernel's stuck tolerance) while the vehicle moves:
+        a hung unit, whose samples must not build the profile."""
+        last = self._last_far_range.get(sensor_id)
+        self._last_far_range[sensor_id] = range_m
+        cfg = self._stuck_cfg
+        moving = abs(self.vx) > cfg[1] or (self.output.estimate is not None
+                                          and abs(self.output.estimate.vertical_velocity_mps) > cfg[1])
+        return last is not None and abs(range_m - last) <= cfg[0] and moving
+
+    def _revisit(self, cell, fp, x_f: float) -> ProfileStatus | None:
+        """A far sample on a cell the beam saw earlier: an altitude update (FUSED), or None
+        when it disagrees (the cell decides what it is)."""
+        f = self.filter
+        slope_var = (self.slant.slope * self.profile.cell_m) ** 2 / 3.0  # type: ignore[union-attr]  # anywhere in the cell
+        variance = cell.variance_m2 + fp.variance_m2 + slope_var
+        altitude = cell.elevation_m + fp.drop_m
+        y = altitude - f.x[0]
+        if y * y > 9.0 * (f.P[0][0] + variance):
+            return None
+        before = f.x[0]
+        if not f.update_altitude(altitude, variance):
+            return None
+        self.profile.shift(f.x[0] - before)  # type: ignore[union-attr]
+        self.output.revisits += 1
+        return ProfileStatus.FUSED
+
+    def _height_update(self, height_m: float, sigma_m: float, sensor_id: int) -> Status:
+        """One height-above-terrain update in the kernel. When it moves the altitude estimate, the
+        profile's cells (measured from that altitude, so in its frame) move along with it."""
+        f = self.filter
+        before = f.x[0]
+        status = f.update_range(height_m, 1.0, sigma_m, sensor_id)
+        if self.profile is not None and f.x[0] != before:
+            self.profile.shift(f.x[0] - before)
+        return status
 
     def drain_outcomes(self) -> list[RangeOutcome]:
         """FDIR takes every range outcome since its last call."""

@@ -25,7 +25,22 @@ from dataclasses import dataclass, field
 from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER
 from flight.estimation.task import EstimationTask, RangeOutcome
 from flight.executive.scheduler import EventSink
+from flight.estimation.profile import ProfileStatus
 from flight.fdir.sensor_health import Health, HealthConfig, Observation, SensorHealth, observe
+
+PROFILE_GOOD = (ProfileStatus.FUSED, ProfileStatus.NEW, ProfileStatus.REPLACED)
+
+
+def verdict(o: RangeOutcome) -> Observation:
+    """What one range outcome says of its sensor: the kernel's verdict on a height update; for a
+    sample that went into the look-ahead profile, the profile's (agreeing or new: good; held
+    against its cell or outside the window: no verdict); set aside: no verdict; a driver error
+    or a reading the device flagged: bad."""
+    if o.status is not None:
+        return observe(o.status)
+    if o.profile is not None:
+        return Observation.GOOD if o.profile in PROFILE_GOOD else Observation.PENDING
+    return Observation.PENDING if not o.fused else Observation.BAD
 
 
 @dataclass
@@ -111,12 +126,14 @@ class FdirTask:
     def _observe(self, o: RangeOutcome) -> None:
         self.last_sample_s[o.sensor_id] = o.time_s
         self.last_outcome[o.sensor_id] = o
-        obs = observe(o.status) if o.fused else Observation.PENDING  # set aside: no verdict either way
+        obs = verdict(o)
         self._feed(o.sensor_id, obs)
         if obs == Observation.GOOD:
-            cos_tilt = math.cos(self.estimation.pitch_rad)
-            self.last_good[o.sensor_id] = (o.time_s, o.range_m * cos_tilt, o.sigma_m * cos_tilt)
-            self._cross_check()
+            # a height update gives the cross-check its height; a sample that went into the
+            # look-ahead profile says the altimeter works, but not what is below
+            self.last_good[o.sensor_id] = (o.time_s, o.height_m, o.sigma_m)
+            if math.isfinite(o.height_m):
+                self._cross_check()
 
     def _feed(self, sensor_id: int, obs: Observation) -> None:
         changed = self.sensors[sensor_id].update(obs)
@@ -150,7 +167,7 @@ class FdirTask:
         t1, z1, s1 = self.last_good[PRIMARY_ALTIMETER]
         t2, z2, s2 = self.last_good[SHORT_RANGE_ALTIMETER]
         c = self.config
-        if abs(t1 - t2) > c.cross_check_window_s:
+        if abs(t1 - t2) > c.cross_check_window_s or not (math.isfinite(z1) and math.isfinite(z2)):
             return
         v = abs(self.estimation.output.estimate.vertical_velocity_mps) if self.estimation.output.estimate else 0.0
         allowed = c.cross_check_sigma * math.hypot(s1, s2) + c.cross_check_margin_m + v * abs(t1 - t2)

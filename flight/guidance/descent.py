@@ -65,11 +65,15 @@ class GuidanceConfig:
     touchdown_hat_m: float = 3.0
     site_downrange_m: float | None = None  # the landing site along the ground track; None: land where braking ends
     approach_distance_m: float = 3000.0  # the high gate's distance short of the site
-    approach_horizontal_decel_mps2: float = 0.5  # the approach decelerates toward the site at this
-    approach_time_constant_s: float = 3.0  # ... and tracks that speed profile at 1/this
+    approach_horizontal_decel_mps2: float = 0.5  # sizes the high gate's speed: this over approach_distance_m
     max_approach_speed_mps: float = 80.0
+    low_gate_distance_m: float = 20.0  # the approach ends this far short of the site ...
+    low_gate_height_m: float = 30.0  # ... this high above the site's ground ...
+    low_gate_speed_mps: float = 1.0  # ... moving toward it at this ...
+    low_gate_descent_mps: float = 1.0  # ... and down at this
+    min_time_to_go_s: float = 5.0  # the approach's time to go never falls below this
     braking_margin_m: float = 500.0  # braking aims this far short of the high gate
-    glide_time_constant_s: float = 4.0  # the approach closes on its glide to the site at 1/this
+    glide_time_constant_s: float = 4.0  # the approach climbs back above its terrain floor at 1/this
     terminal_distance_m: float = 150.0  # this close to the site, its ground is the ground below
     terrain_clearance_slope: float = 0.1  # approach: keep h_p above terminal height + this x distance to the site
     max_approach_pitch_rad: float = 0.7  # approach: enough to slow 1.5 g-lunar horizontally
@@ -137,8 +141,16 @@ def site_distance(nav: NavState, c: GuidanceConfig) -> float | None:
 
 
 def high_gate_speed(c: GuidanceConfig) -> float:
-    """The horizontal speed the approach starts with: its deceleration over its distance."""
+    """The horizontal speed the approach starts with: a constant deceleration over its distance."""
     return min(c.max_approach_speed_mps, math.sqrt(2.0 * c.approach_horizontal_decel_mps2 * c.approach_distance_m))
+
+
+def approach_time_to_go(nav: NavState, c: GuidanceConfig) -> float:
+    """At the start of the approach: the time to the low gate at a constant deceleration."""
+    d = site_distance(nav, c)
+    if d is None:
+        return c.min_time_to_go_s
+    return max(2.0 * abs(d) / (abs(nav.horizontal_speed_mps) + c.low_gate_speed_mps), c.min_time_to_go_s)
 
 
 def approach_profile_speed(h_p: float, c: GuidanceConfig) -> float:
@@ -147,17 +159,26 @@ def approach_profile_speed(h_p: float, c: GuidanceConfig) -> float:
     return min(c.max_descent_speed_mps, math.sqrt(2.0 * c.approach_decel_mps2 * above) + c.terminal_speed_mps)
 
 
-def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig, horizontal_accel_mps2: float = 0.0) -> float:
-    """Up-positive vertical speed to fly.
+def polynomial_acceleration(to_go_m: float, speed_mps: float, target_speed_mps: float, t_go_s: float) -> float:
+    """The acceleration now of the linear-in-time profile (Apollo's explicit guidance, E-guidance)
+    that arrives `to_go_m` away at `target_speed_mps` in `t_go_s`:
+    a = 6 Δ/T² − (4 v + 2 v_T)/T.
 
-    Approach: never faster down than the profile |v| = sqrt(2 a (h_p - h_terminal)) + v_terminal
+    >>> round(polynomial_acceleration(100.0, 10.0, 0.0, 20.0), 3)  # 10 m/s and 100 m: brake at 0.5
+    -0.5
+    """
+    return 6.0 * to_go_m / (t_go_s * t_go_s) - (4.0 * speed_mps + 2.0 * target_speed_mps) / t_go_s
+
+
+def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig, horizontal_accel_mps2: float = 0.0) -> float:
+    """Up-positive vertical speed to fly, for the phases flown on a speed target.
+
+    Approach without a site (or blind): the profile |v| = sqrt(2 a (h_p - h_terminal)) + v_terminal
     against the pessimistic height h_p = HAT - k sigma, so doubt costs time, not the vehicle.
-    With a landing site, inside that limit it follows the glide from the high gate to the site
-    (height above the site's ground proportional to the distance left), climbing back to it if
-    rising ground pushed it below. Blind (no altimeter has given a good sample lately): never
-    slower than the blind speed - hovering on a pessimistic guess burns the propellant (M1's
-    end), and from the blind speed the short-range altimeter's ~180 m acquisition leaves room to
-    stop. Braking: reach the high gate (pessimistic) when the braking ends.
+    Blind (no altimeter has given a good sample lately): never slower than the blind speed -
+    hovering on a pessimistic guess burns the propellant (M1's end), and from the blind speed the
+    short-range altimeter's ~180 m acquisition leaves room to stop. Braking: reach the high gate
+    (pessimistic) when the braking ends.
     """
     if phase == Phase.ABORT_HOLD:
         return 0.0
@@ -173,62 +194,72 @@ def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig, horizo
             t_go = 2.0 * max(d - c.approach_distance_m, 0.0) / (abs(nav.horizontal_speed_mps) + high_gate_speed(c))
         v = -(h_p - c.high_gate_hat_m) / max(t_go, 10.0)
         return max(-speed, min(c.max_climb_speed_mps, v))  # never faster down than the approach profile
-    d = site_distance(nav, c)
-    if d is not None and math.isfinite(nav.site_height_m):
-        slope = (c.high_gate_hat_m - c.terminal_height_m) / c.approach_distance_m
-        line = min(c.high_gate_hat_m, c.terminal_height_m + abs(d) * slope)
-        closing = d * nav.horizontal_speed_mps > 0.0
-        v = -(abs(nav.horizontal_speed_mps) * slope if closing and line < c.high_gate_hat_m else 0.0) \
-            - (nav.site_height_m - line) / c.glide_time_constant_s
-        # down the glide, never faster than the profile allows, and never a hover (M1's end)
-        v = max(-speed, min(-c.terminal_speed_mps, v))
-        # ... but never below a floor over the ground itself, shrinking toward the site: rising
-        # ground (a slope, a rim) pushes the vehicle up before it reaches it
-        floor = c.terminal_height_m + max(abs(d) - c.terminal_distance_m, 0.0) * c.terrain_clearance_slope
-        if h_p < floor:
-            v = max(v, min(c.max_climb_speed_mps, (floor - h_p) / c.glide_time_constant_s))
-    else:
-        v = -speed
     if blind(nav, c):
-        v = min(v, -c.blind_descent_speed_mps)
-    return v
+        speed = max(speed, c.blind_descent_speed_mps)
+    return -speed
 
 
-def target_horizontal(phase: Phase, nav: NavState, c: GuidanceConfig) -> tuple[float, float]:
-    """(speed to fly, its feed-forward acceleration) downrange, approach and terminal.
+def approach_accelerations(nav: NavState, c: GuidanceConfig, t_go_s: float) -> tuple[float, float]:
+    """(downrange, up) accelerations of the approach to a site, gravity not included.
 
-    To a landing site: the approach decelerates along |v| = sqrt(2 a_h d) toward it (the high
-    gate's speed at approach_distance_m, zero at the site); the terminal descent closes what is
-    left at a walking pace, and stops translating in its last metres. No site: stop."""
+    Both axes fly Apollo's explicit guidance to the low gate (low_gate_height_m above the site's
+    ground, moving toward it at low_gate_speed_mps and down at low_gate_descent_mps) in the same
+    time to go, so they arrive together. Inside that, the vehicle's own ground is kept safe: never
+    faster down than the pessimistic-height profile allows, and never below a floor that shrinks
+    toward the site (terminal height + terrain_clearance_slope x the distance left): rising ground
+    (a slope, a rim) pushes the vehicle up before it gets there."""
     d = site_distance(nav, c)
-    if d is None:
-        return 0.0, 0.0
-    if phase == Phase.TERMINAL:
-        h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
-        if h_p < c.terminal_translate_floor_m:
-            return 0.0, 0.0
-        return max(-c.terminal_translate_mps, min(c.terminal_translate_mps, d / c.horizontal_time_constant_s)), 0.0
-    a_h = c.approach_horizontal_decel_mps2
-    v = math.sqrt(2.0 * a_h * abs(d))
-    if v >= c.max_approach_speed_mps:
-        return math.copysign(c.max_approach_speed_mps, d), 0.0
-    return math.copysign(v, d), -math.copysign(a_h, d)
+    assert d is not None
+    vx, vz = nav.horizontal_speed_mps, nav.vertical_speed_mps
+    toward = 1.0 if d >= 0.0 else -1.0
+    to_go_x = d - toward * c.low_gate_distance_m
+    a_x = polynomial_acceleration(to_go_x, vx, toward * c.low_gate_speed_mps, t_go_s)
+    a_z = polynomial_acceleration(c.low_gate_height_m - nav.site_height_m, vz, -c.low_gate_descent_mps, t_go_s)
+    h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+    fastest = -approach_profile_speed(h_p, c)
+    if vz + a_z * c.vertical_time_constant_s < fastest:
+        a_z = (fastest - vz) / c.vertical_time_constant_s
+    floor = c.terminal_height_m + max(abs(d) - c.terminal_distance_m, 0.0) * c.terrain_clearance_slope
+    if h_p < floor:
+        climb = min(c.max_climb_speed_mps, (floor - h_p) / c.glide_time_constant_s)
+        a_z = max(a_z, (climb - vz) / c.vertical_time_constant_s)
+    return a_x, a_z
 
 
-def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> Command:
-    """Thrust vector for the phase: vertical first, then what is left for horizontal."""
+def terminal_horizontal_speed(nav: NavState, c: GuidanceConfig) -> float:
+    """The terminal descent closes what is left to the site at a walking pace and stops
+    translating in its last metres; with no site it just stops."""
+    d = site_distance(nav, c)
+    h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+    if d is None or h_p < c.terminal_translate_floor_m:
+        return 0.0
+    return max(-c.terminal_translate_mps, min(c.terminal_translate_mps, d / c.horizontal_time_constant_s))
+
+
+def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig, t_go_s: float | None = None) -> Command:
+    """Thrust vector for the phase: vertical first, then what is left for horizontal.
+    t_go_s: the approach's time to go to the low gate (a site's approach flies on it)."""
     h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
     if phase not in POWERED:
         return Command(0.0, 0.0, 0.0, h_p)
     accel_max = c.max_thrust_n / mass_kg
     net_gravity = c.gravity_mps2 - nav.horizontal_speed_mps**2 / (c.body_radius_m + nav.altitude_m)
     room = math.sqrt(max(accel_max**2 - max(net_gravity, 0.0) ** 2, 0.0))
-    v_target = target_vertical_speed(phase, nav, c, room)
-    a_up = (v_target - nav.vertical_speed_mps) / c.vertical_time_constant_s + net_gravity
-    a_up = min(max(a_up, 0.0), accel_max)
-    a_x_room = math.sqrt(max(accel_max**2 - a_up**2, 0.0))
     vx = nav.horizontal_speed_mps
     max_pitch = c.max_pitch_rad
+    guided = (phase == Phase.APPROACH and t_go_s is not None and c.site_downrange_m is not None
+              and math.isfinite(nav.site_height_m))
+    a_x = 0.0
+    if guided:
+        a_x, a_z = approach_accelerations(nav, c, t_go_s)  # type: ignore[arg-type]
+    if guided and not blind(nav, c):
+        v_target = nav.vertical_speed_mps + a_z * c.vertical_time_constant_s
+        a_up = a_z + net_gravity
+    else:  # blind, the vertical flies the profile with its floor: the height to the site is a guess
+        v_target = target_vertical_speed(phase, nav, c, room)
+        a_up = (v_target - nav.vertical_speed_mps) / c.vertical_time_constant_s + net_gravity
+    a_up = min(max(a_up, 0.0), accel_max)
+    a_x_room = math.sqrt(max(accel_max**2 - a_up**2, 0.0))
     if phase == Phase.BRAKING:
         d = site_distance(nav, c)
         if d is None:
@@ -240,10 +271,8 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig) -> C
             need = (vx * vx - v_gate * v_gate) / (2.0 * to_gate) if to_gate > 1.0 else math.inf
             a_x = -math.copysign(min(a_x_room, max(need, 0.0)), vx)
     else:
-        v_x, a_ff = target_horizontal(phase, nav, c)
-        tau = c.approach_time_constant_s if phase == Phase.APPROACH and c.site_downrange_m is not None \
-            else c.horizontal_time_constant_s
-        a_x = a_ff + (v_x - vx) / tau
+        if not guided:
+            a_x = (terminal_horizontal_speed(nav, c) - vx) / c.horizontal_time_constant_s
         # low down the short-range altimeter must keep seeing the ground below: a tighter limit
         low = h_p < c.low_pitch_below_hat_m
         max_pitch = min(max_pitch, c.max_low_pitch_rad if low else c.max_approach_pitch_rad)
@@ -293,6 +322,8 @@ class GuidanceTask:
         self.propellant_low = False
         self.touchdown_time_s: float | None = None
         self.imu_lost_since_s: float | None = None
+        self._approach_start_s = 0.0
+        self._approach_t_go_s = self.config.min_time_to_go_s
         self._arrest = self.config.arrest_law()
 
     # -- telecommands (return None when accepted, else the reason) -------------------------
@@ -334,6 +365,15 @@ class GuidanceTask:
         if phase != self.phase:
             self.phase = phase
             self.events.emit("PHASE", int(phase))
+            if phase == Phase.APPROACH:
+                nav = self.nav_state()
+                self._approach_start_s = self.estimation.output.time_s
+                self._approach_t_go_s = approach_time_to_go(nav, self.config) if nav else self.config.min_time_to_go_s
+
+    def time_to_go_s(self) -> float:
+        """The approach's time to go to the low gate (from its start, counted down)."""
+        elapsed = self.estimation.output.time_s - self._approach_start_s
+        return max(self._approach_t_go_s - elapsed, self.config.min_time_to_go_s)
 
     def nav_state(self) -> NavState | None:
         est = self.estimation.output.estimate
@@ -371,7 +411,8 @@ class GuidanceTask:
         else:
             self.imu_lost_since_s = None
             self._phase_logic(nav, peak_force)
-            cmd = command(self.phase, nav, self.mass_kg, c)
+            cmd = command(self.phase, nav, self.mass_kg, c,
+                          self.time_to_go_s() if self.phase == Phase.APPROACH else None)
             if self.propellant_kg <= 0.0:
                 cmd = Command(0.0, cmd.pitch_rad, cmd.target_vertical_speed_mps, cmd.pessimistic_hat_m)
             max_step = c.pitch_rate_limit_radps * self.period_s
@@ -426,8 +467,9 @@ class GuidanceTask:
                     d <= c.approach_distance_m or abs(nav.horizontal_speed_mps) <= high_gate_speed(c)):
                 self._enter(Phase.APPROACH)
         h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
-        if self.phase == Phase.APPROACH and h_p <= c.terminal_height_m and not blind(nav, c):
-            self._enter(Phase.TERMINAL)
+        if self.phase == Phase.APPROACH and not blind(nav, c) and (
+                h_p <= c.terminal_height_m or self.time_to_go_s() <= c.min_time_to_go_s):
+            self._enter(Phase.TERMINAL)  # at the low gate (its time is up), or lower over rising ground
         elif self.phase == Phase.TERMINAL and h_p > c.terminal_exit_hat_m and not self.propellant_low:
             self._enter(Phase.APPROACH)  # the estimate moved up (a late altimeter): 0.8 m/s from here would
             #                              burn the propellant long before the ground
