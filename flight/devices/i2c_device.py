@@ -34,6 +34,10 @@ class I2cDevice:
         self._left = 0
         self.transactions = 0  # attempts made (for budget figures)
 
+    @property
+    def left(self) -> int:
+        return self._left
+
     def allow(self, transactions: int) -> None:
         """Start a driver call with this many bus transactions, retries included."""
         self._left = transactions

@@ -109,12 +109,7 @@ class LidarLite:
         dev = self.device
         dev.allow(self.max_transactions)
         if self._busy_since is None:
-            if now + 1e-9 < self._next_trigger_s:
-                return None
-            dev.write_byte(ACQ_COMMAND, MEASURE_WITH_BIAS_CORRECTION)
-            self._busy_since = now
-            following = self._next_trigger_s + self.period_s
-            self._next_trigger_s = following if following > now else now + self.period_s
+            self._trigger_if_due(now)
             return None  # the acquisition takes ~1 ms: read it on a later call
         if is_busy(dev.read_byte(STATUS)):
             if now - self._busy_since <= self.acquisition_timeout_s:
@@ -132,8 +127,18 @@ class LidarLite:
         range_m = cm * 0.01
         if not self.min_range_m <= range_m <= self.max_range_m:
             self.no_target += 1
+            if dev.left > 0:
+                self._trigger_if_due(now)  # the caller's loop stops at this None: go on now
             return None
         return RangeSample(now, range_m, self.sigma_m + self.sigma_per_m * range_m, True)
+
+    def _trigger_if_due(self, now: float) -> None:
+        if now + 1e-9 < self._next_trigger_s:
+            return
+        self.device.write_byte(ACQ_COMMAND, MEASURE_WITH_BIAS_CORRECTION)
+        self._busy_since = now
+        following = self._next_trigger_s + self.period_s  # keep the cadence; restart it if far behind
+        self._next_trigger_s = following if following > now else now + self.period_s
 
     def probe(self, timeout_s: float = 0.3, min_range_m: float | None = None,
               max_range_m: float | None = None) -> ProbeResult:
