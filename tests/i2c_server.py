@@ -131,6 +131,7 @@ class I2cTestServer:
                         sel.register(conn, selectors.EVENT_READ, None)
                         continue
                     conn = key.fileobj
+                    assert isinstance(conn, socket.socket)
                     try:
                         chunk = conn.recv(4096)
                     except OSError:

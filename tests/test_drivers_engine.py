@@ -54,6 +54,7 @@ COMMAND_LINE = bytes.fromhex("00" "02010907011388fc18c3e8" "00")
 def test_drv010_status_vector():
     assert crc_bitwise(STATUS_PAYLOAD[:-2]) == 0x2119
     status = decode_payload(STATUS_PAYLOAD)
+    assert isinstance(status, EngineStatus)
     assert status == EngineStatus(seq=0x0102, armed=True, contact=True, fault=False, throttle_e4=2500,
                                   pitch_e4=-50, last_command_seq=0x0101, controller_bad_frames=2)
     assert status.throttle == 0.25 and status.pitch_rad == pytest.approx(-0.005)
@@ -86,7 +87,7 @@ def test_drv010_non_finite_commands_are_refused():
 
 
 def test_drv011_receiver_refuses_bad_frames():
-    seal = lambda body: body + crc16(body).to_bytes(2, "big")  # noqa: E731
+    seal = lambda body: body + crc16(body).to_bytes(2, "big")
     with pytest.raises(EngineFrameError, match="throttle 10001"):
         decode_payload(seal(bytes.fromhex("810001" "00" "2711" "0000" "0000" "0000")))
     with pytest.raises(EngineFrameError, match="CRC"):

@@ -6,7 +6,7 @@ import math
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flight.devices.interfaces import PRIMARY_ALTIMETER, DeviceError, RangeSample

@@ -99,7 +99,7 @@ def _seal(head_and_body: bytes) -> bytes:
 
 
 def _clamp(value: int, low: int, high: int) -> int:
-    return low if value < low else high if value > high else value
+    return low if value < low else min(value, high)
 
 
 def encode_command(seq: int, armed: bool, throttle: float, pitch_rad: float) -> bytes:

@@ -26,6 +26,7 @@ import os
 import select
 import socket
 import time
+from typing import Self
 
 OP_WRITE = 1
 OP_READ = 2
@@ -74,7 +75,7 @@ class BridgeBus:
         if sock is not None:
             sock.close()
 
-    def __enter__(self) -> BridgeBus:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -94,7 +95,7 @@ class BridgeBus:
             try:
                 sock.settimeout(max(deadline - time.monotonic(), 0.0))
                 sock.connect(self.path)
-            except socket.timeout:
+            except TimeoutError:
                 sock.close()
                 raise _error(errno.ETIMEDOUT) from None
             except OSError:
@@ -113,7 +114,7 @@ class BridgeBus:
             head = self._recv_exactly(sock, 2, deadline)
             status, n = head[0], head[1]
             data = self._recv_exactly(sock, n, deadline) if n else b""
-        except socket.timeout:
+        except TimeoutError:
             self.close()
             raise _error(errno.ETIMEDOUT) from None
         except OSError:
@@ -132,7 +133,7 @@ class BridgeBus:
         while len(buf) < n:
             left = deadline - time.monotonic()
             if left <= 0.0:
-                raise socket.timeout
+                raise TimeoutError
             sock.settimeout(left)
             chunk = sock.recv(n - len(buf))
             if not chunk:

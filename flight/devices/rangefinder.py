@@ -23,6 +23,7 @@ RangeReply(valid=True, range_cm=5950, code='')
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,8 @@ _DIGITS = frozenset(b"0123456789")
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 _CODE = frozenset(b"0123456789ABCDEF")  # an R reply's error code
 _SKIP = frozenset(b"\r\n")  # line ends between replies: not garbage
+_STARTS = frozenset(b"vR")
+_START = re.compile(rb"[vR\r\n]")
 
 
 class RangefinderFrameError(ValueError):
@@ -120,11 +123,16 @@ class ReplyParser:
                 del buf[0]
                 continue
             status = buf[0]
-            bad = next((i for i in range(min(len(buf), REPLY_LEN)) if not _fits(i, buf[i], status)), None)
+            if status not in _STARTS:
+                # garbage: everything up to the next byte that could start a reply, in one go
+                found = _START.search(buf)
+                self._discard(found.start() if found else len(buf))
+                continue
+            bad = next((i for i in range(1, min(len(buf), REPLY_LEN)) if not _fits(i, buf[i], status)), None)
             if bad is not None:
-                # drop up to the offending byte (or just it, if it is the first): nothing before
-                # it can start a reply that survives it
-                self._discard(bad if bad > 0 else 1)
+                # drop up to the offending byte: nothing before it can start a reply that survives it
+                # (v and R cannot stand inside a reply)
+                self._discard(bad)
                 continue
             if len(buf) < REPLY_LEN:
                 break  # a reply's first part: wait for the rest

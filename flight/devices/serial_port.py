@@ -13,9 +13,11 @@ clock, so a lockstep run backs off in flight time like everything else.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import termios
 from collections.abc import Callable
+from typing import Any
 
 from flight.devices.interfaces import LinkHealth
 
@@ -41,7 +43,7 @@ def _open_serial(path: str, baudrate: int):
 class ReopeningSerial:
     def __init__(self, path: str, baudrate: int, clock_s: Callable[[], float], health: LinkHealth, *,
                  backoff_min_s: float = 0.05, backoff_max_s: float = 0.4,
-                 open_port: Callable[[str, int], object] = _open_serial) -> None:
+                 open_port: Callable[[str, int], Any] = _open_serial) -> None:
         self.path = path
         self.baudrate = baudrate
         self.clock_s = clock_s
@@ -127,7 +129,5 @@ class ReopeningSerial:
     def close(self) -> None:
         port, self.port, self._fd = self.port, None, -1
         if port is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a port that is already gone
                 port.close()
-            except Exception:  # noqa: BLE001 - closing a port that is already gone
-                pass
