@@ -216,6 +216,20 @@ def test_drv013_contact_reported_from_status_while_healthy(bench):
     assert bench.run(0.1)[-1] and bench.link.health.ok
 
 
+def test_drv013_statuses_buffered_while_nobody_polled_are_not_believed(bench):
+    bench.run(0.1)
+    # one second without a poll: the controller's statuses (contact closed, then) pile up
+    for seq in range(50):
+        bench.device.write(status_line(1000 + seq, contact=True))
+    bench.clock.advance(1.0)
+    assert not bench.link.closed() and not bench.link.health.ok  # stale: dropped, not believed
+    bench.sending, bench.contact = True, False
+    bench.tick()
+    bench.tick()
+    assert not bench.link.closed() and bench.link.health.ok  # the fresh status says open
+    assert bench.link.status.seq not in range(1000, 1050)
+
+
 def test_drv013_no_status_at_all_is_a_timeout(bench):
     bench.sending = False
     bench.run(0.5)

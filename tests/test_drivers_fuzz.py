@@ -161,7 +161,7 @@ class ScriptBus:
             raise OSError((errno.EREMOTEIO, errno.ETIMEDOUT, errno.EIO)[choice], "scripted")
         if kind == "byte":
             return (256, -1, None, "x", 1.5)[choice - 3]
-        return ([], [1] * 40, None, [256, 0], "ab")[choice - 3]
+        return ([], [1] * 40, None, [256, 0], 14)[choice - 3]  # 14: bytes(14) would pass for a burst
 
     def read_byte_data(self, addr, reg, force=None):
         bad = self._fault("byte")

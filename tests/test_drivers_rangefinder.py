@@ -177,9 +177,16 @@ def test_drv002_garbage_torn_and_corrupted_replies_on_the_line(lrf):
     got = lrf.tick()
     assert [s.range_m for s in got] == pytest.approx([12.34])
     bad = lrf.driver.health.bad_frames
-    lrf.device.write(reply(150))
-    assert [s.range_m for s in lrf.tick()] == pytest.approx([1.50])
+    lrf.answer, lrf.before_reply = True, b""
+    assert [s.range_m for s in lrf.run(0.2)] == pytest.approx([59.5])
     assert lrf.driver.health.bad_frames == bad
+
+
+def test_drv003_a_reply_nobody_asked_for_is_not_a_sample(lrf):
+    assert len(lrf.run(0.05)) == 1  # the request is answered: none outstanding now
+    lrf.device.write(reply(150))  # left over from preflight, or a duplicate: its time is unknown
+    assert lrf.tick() == []
+    assert lrf.driver.unsolicited == 1
 
 
 def test_drv003_error_reply_is_a_sample_flagged_invalid(lrf):

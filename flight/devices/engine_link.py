@@ -239,6 +239,7 @@ class EngineLink:
         self._out = bytearray()
         self._generation = 0
         self._watch_from_s: float | None = None
+        self._last_poll_s: float | None = None
         self._healthy = True
 
     # -- EngineCommand ----------------------------------------------------------------------
@@ -314,6 +315,12 @@ class EngineLink:
             if port.generation != self._generation:
                 self._generation = port.generation
                 self.stream.reset()
+                self._out.clear()  # the backlog was for the controller that went away
+            elif self._last_poll_s is not None and now - self._last_poll_s > self.status_timeout_s:
+                # not polled for longer than a status may age: what is buffered is stale (a full
+                # tty keeps the oldest bytes), so wait for a fresh STATUS instead of believing it
+                port.discard_input()
+                self.stream.reset()
             self._flush()
             data = port.read(self.max_read_bytes)
             if data:
@@ -321,6 +328,7 @@ class EngineLink:
                 for status in self.stream.feed(data):
                     self._take(now, status)
                 self.health.bad_frames += self.stream.bad_frames - bad_before
+        self._last_poll_s = now
         last = self.status_time_s if self.status_time_s is not None else self._watch_from_s
         healthy = now - last <= self.status_timeout_s
         if self._healthy and not healthy:

@@ -52,11 +52,10 @@ class I2cDevice:
     def read_block(self, reg: int, length: int) -> bytes:
         data = self._do(f"read {length} from {reg:#04x}", self.bus.read_i2c_block_data, self.address, reg, length)
         try:
-            out = bytes(data)
-        except (TypeError, ValueError):
-            out = b""
-            length = -1
-        if len(out) != length:
+            out = bytes(data) if isinstance(data, (list, tuple, bytes, bytearray)) else None
+        except (TypeError, ValueError):  # a value outside 0..255
+            out = None
+        if out is None or len(out) != length:
             self.health.bad_frames += 1
             raise I2cFailure(f"read {length} from {reg:#04x}: bus returned {data!r:.40}")
         return out

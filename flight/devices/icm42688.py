@@ -177,7 +177,7 @@ class Icm42688:
         self.identity_failures = 0
         self.no_data = 0
         self.saturated = 0
-        self.inits = 0  # completed start-ups (more than one: the part was reset or re-powered)
+        self.inits = 0  # start-ups (power-on writes): more than one, the part was reset or re-powered
         self.internal_errors = 0
         self.temperature_c = math.nan
 
@@ -226,6 +226,7 @@ class Icm42688:
         elif step == POWER:
             dev.write_byte(PWR_MGMT0, PWR_GYRO_ACCEL_LOW_NOISE)
             self._warm_until_s = now + STARTUP_S
+            self.inits += 1
         elif step == VERIFY:
             regs = dev.read_block(PWR_MGMT0, 5)
             wrong = {f"{PWR_MGMT0 + i:#04x}": f"{regs[i]:#04x}" for i, v in _EXPECTED.items() if regs[i] != v}
@@ -234,7 +235,6 @@ class Icm42688:
                 self.health.ok = False
                 self.backoff.failed(now)
                 return DeviceError(now, f"ICM-42688: configuration lost ({wrong}): starting it again")
-            self.inits += 1
             self._no_data_run = 0
         self.step += 1
         self.backoff.succeeded()
@@ -280,13 +280,17 @@ class Icm42688:
         Blocks at most timeout_s (+ the start-up) of real time; never raises.
         """
         try:
-            return self._probe(samples, expected_g_mps2, accel_tolerance_mps2, gyro_tolerance_radps, timeout_s)
+            result = self._probe(samples, expected_g_mps2, accel_tolerance_mps2, gyro_tolerance_radps, timeout_s)
         except I2cFailure as failure:
-            self.step = BANK
-            return ProbeResult(False, str(failure))
+            result = ProbeResult(False, str(failure))
         except Exception as exc:  # noqa: BLE001
-            self.step = BANK
-            return ProbeResult(False, f"probe failed: {exc.__class__.__name__}: {exc}")
+            result = ProbeResult(False, f"probe failed: {exc.__class__.__name__}: {exc}")
+        # the probe ran on real time: leave nothing of it in the flight clock's state; a part
+        # that passed resumes with the configuration check, any other starts from scratch
+        self.backoff.succeeded()
+        self._warm_until_s = -math.inf
+        self.step = VERIFY if result.ok else BANK
+        return result
 
     def _probe(self, samples: int, expected_g: float, accel_tol: float, gyro_tol: float,
                timeout_s: float) -> ProbeResult:
@@ -302,8 +306,6 @@ class Icm42688:
             error = self._start_up(time.monotonic())
             if error is not None:
                 return ProbeResult(False, error.reason)
-        self.backoff.succeeded()
-        self.step = VERIFY  # the next read() checks the configuration again, then runs
         time.sleep(STARTUP_S)
         sums = [0.0] * 6
         temperature = 0.0

@@ -180,6 +180,7 @@ class Rangefinder:
         self._next_request_s = -math.inf
         self._reported_loss = False
         self.error_replies = 0
+        self.unsolicited = 0
         self.last_error_code = ""
         self.internal_errors = 0
 
@@ -221,8 +222,13 @@ class Rangefinder:
         replies = self.parser.feed(data) if data else []
         self.health.bad_frames += self.parser.bad_frames - bad_before
         for reply in replies:
-            self._outstanding_since = None
             self.health.frames += 1
+            if self._outstanding_since is None:
+                # one reply per request: this one answers nothing we asked (left from preflight,
+                # a duplicate): its time is unknown, so it is not a sample
+                self.unsolicited += 1
+                continue
+            self._outstanding_since = None
             self.health.ok = True
             self._queue.append(self._sample(now, reply))
 

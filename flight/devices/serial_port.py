@@ -119,6 +119,12 @@ class ReopeningSerial:
             self._lost(f"write {self.path}: {exc}")
             return 0
 
+    def discard_input(self) -> None:
+        """Drop what the kernel holds for us (it is old: a tty that overflowed keeps the oldest)."""
+        if self.port is not None:
+            with contextlib.suppress(OSError):
+                termios.tcflush(self._fd, termios.TCIFLUSH)
+
     def _lost(self, reason: str) -> None:
         self.health.io_errors += 1
         self.health.ok = False
