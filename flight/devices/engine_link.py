@@ -247,15 +247,15 @@ class EngineLink:
         """Arming takes effect at once: a frame goes out now with the last throttle and pitch."""
         try:
             self.armed = bool(armed)
+            self._poll()  # first: a port that came back is reopened before the frame goes out
             self._send(self.throttle, self.pitch_rad)
-            self._poll()
         except Exception:  # noqa: BLE001 - the contract: never raise into the executive
             self.internal_errors += 1
 
     def command(self, throttle: float, pitch_rad: float) -> None:
         try:
-            self._send(throttle, pitch_rad)
             self._poll()
+            self._send(throttle, pitch_rad)
         except Exception:  # noqa: BLE001
             self.internal_errors += 1
 

@@ -91,10 +91,11 @@ class ReplyParser:
     """Replies out of a byte stream: resynchronises after garbage, torn and corrupted replies.
 
     A reply is recognised by its shape (status letter, seven digits or code characters, two
-    hex) and its checksum. A byte that cannot start or continue a reply is discarded and the
-    scan moves on by one byte, so a real reply after garbage is never swallowed (`v` and `R`
-    cannot stand inside a reply, so a false start never overlaps a real one). Each unbroken
-    run of discarded bytes counts one bad frame.
+    hex) and its checksum. Bytes that cannot start a reply are dropped up to the next `v`/`R`;
+    a false start is dropped up to the byte that broke it (a bad checksum: its first byte).
+    `v` and `R` cannot stand inside a reply, so a false start never overlaps a real one and a
+    real reply after garbage is never swallowed. Each unbroken run of dropped bytes counts
+    one bad frame.
     """
 
     def __init__(self) -> None:
