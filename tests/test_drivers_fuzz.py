@@ -5,8 +5,9 @@ Each example is one byte string read as a script (valid frames, garbage, tearing
 so a test costs one cheap draw per example and 100,000 examples stay within a CI run. Two
 properties per parser, in the same example: nothing escapes but our own error type (the
 drivers: nothing at all, only their documented results), and the valid frames put in among
-the garbage all come out, in order. The `slow` tests run 100,000 examples each; the fast ones
-run the same properties on a few hundred, so a plain `pytest -m "not slow"` still exercises them.
+the garbage all come out, in order. The `slow` test runs 100,000 examples and gives each to
+every parser (hypothesis's own cost per example is paid once); the fast ones run the same
+properties on a few hundred per parser, so `pytest -m "not slow"` still exercises them.
 """
 
 from __future__ import annotations
