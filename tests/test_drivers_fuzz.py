@@ -302,7 +302,7 @@ def check_gate(raw: bytes) -> None:
         if op % 3 == 0:  # garbage: script bytes, or a valid packet with one byte changed
             packet = s.take(op >> 2)
             if op & 0x80 and sequence:
-                good = bytearray(build_command(KEY, "PING", sequence + 1, dictionary=D))
+                good = bytearray(build_command(KEY, "PING", sequence + 1, epoch=gate.epoch, dictionary=D))
                 good[s.number(1) % len(good)] ^= 1 + s.number(1) % 255
                 packet = bytes(good)
             result = gate.check(packet)
@@ -311,7 +311,7 @@ def check_gate(raw: bytes) -> None:
         cmd = D.commands[NAMES[op % len(NAMES)]]
         args = tuple(ARG_MAKERS[c](s) for c in cmd.args)
         sequence += 1 + s.number(1) % 3
-        result = gate.check(build_command(KEY, cmd.name, sequence, *args, dictionary=D))
+        result = gate.check(build_command(KEY, cmd.name, sequence, *args, epoch=gate.epoch, dictionary=D))
         finite = all(not (isinstance(a, float) and not math.isfinite(a)) for a in args)
         if finite:
             expected.append((cmd.name, sequence))
