@@ -420,6 +420,17 @@ int32_t alt_update_altitude(alt_filter *f, double altitude_m, double variance_m2
     return 0;
 }
 
+int32_t alt_inflate(alt_filter *f, int32_t state, double variance)
+{
+    if (f == NULL || state < 0 || state >= N || !finite(variance) || variance < 0.0 ||
+        variance > f->cfg.max_variance[state]) {
+        return ALT_INVALID_INPUT;
+    }
+    f->P[IDX(state, state)] += variance;
+    bound_covariance(&f->cfg, f->P); /* a larger diagonal keeps P positive definite */
+    return 0;
+}
+
 int32_t alt_reopen_sensor(alt_filter *f, int32_t sensor_id)
 {
     if (f == NULL || sensor_id < 0 || sensor_id >= ALT_MAX_SENSORS) {

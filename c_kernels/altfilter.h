@@ -156,6 +156,11 @@ int32_t alt_update_terrain(alt_filter *f, double terrain_elevation_m, double var
  * ground the look-ahead profile already holds). 0, or ALT_INVALID_INPUT (nothing changed). */
 int32_t alt_update_altitude(alt_filter *f, double altitude_m, double variance_m2);
 
+/* Add variance to one state's diagonal (0 h, 1 v, 2 b, 3 t): doubt added when something
+ * changed that the model does not carry (an accelerometer bias that jumped). 0, or
+ * ALT_INVALID_INPUT (nothing changed). */
+int32_t alt_inflate(alt_filter *f, int32_t state, double variance);
+
 /*
  * The look-ahead terrain profile (profile.c): elevation and variance per cell along the ground
  * track, built from slant beams, so the terrain under the vehicle can be predicted before it
@@ -186,6 +191,7 @@ typedef struct {
     int32_t candidates;        /* disagreeing samples held */
     double elevation_m;
     double variance_m2;
+    double common_m2;          /* the part of its variance more samples do not shrink (errors they share) */
     double time_s;             /* of the last sample that changed it */
     double candidate_mean_m;   /* the held samples' mean */
     double candidate_var_m2;   /* ... and the largest of their variances */
@@ -214,9 +220,12 @@ int32_t alt_profile_move(alt_profile *p, double x_m);
 int32_t alt_profile_shift(alt_profile *p, double dz_m);
 
 /* One elevation sample at x_m (variance_m2 > 0) at time_s, from source (BEAM or MAP; a MAP sample
- * only fills an empty cell or refreshes a MAP one). Returns an enum alt_profile_status. */
+ * only fills an empty cell or refreshes a MAP one). common_m2 (0 <= common_m2 <= variance_m2) is
+ * the part of its variance that samples of one cell share (the attitude's error seen from
+ * nearby): fusing samples never shrinks a cell's variance below the smallest common part seen.
+ * Returns an enum alt_profile_status. */
 int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, double variance_m2,
-                            double time_s, int32_t source);
+                            double common_m2, double time_s, int32_t source);
 
 /* What the profile holds at x_m: its source (ALT_CELL_EMPTY: nothing, or outside the window),
  * and (when not empty) elevation, variance and time through the pointers. */

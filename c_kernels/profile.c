@@ -56,13 +56,14 @@ int32_t alt_profile_move(alt_profile *p, double x_m)
     return 0;
 }
 
-static void start(alt_cell *c, int64_t k, double z, double var, double t, int32_t source)
+static void start(alt_cell *c, int64_t k, double z, double var, double common, double t, int32_t source)
 {
     c->index = k;
     c->source = source;
     c->candidates = 0;
     c->elevation_m = z;
     c->variance_m2 = var;
+    c->common_m2 = common;
     c->time_s = t;
     c->candidate_mean_m = 0.0;
     c->candidate_var_m2 = 0.0;
@@ -78,11 +79,12 @@ int32_t alt_profile_shift(alt_profile *p, double dz_m)
 }
 
 int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, double variance_m2,
-                            double time_s, int32_t source)
+                            double common_m2, double time_s, int32_t source)
 {
     if (p == NULL || !finite(x_m) || fabs(x_m) > MAX_ABS_X_M || !finite(elevation_m) ||
         fabs(elevation_m) > MAX_ABS_ELEVATION_M || !finite(variance_m2) || variance_m2 <= 0.0 ||
-        variance_m2 > MAX_VARIANCE_M2 || !finite(time_s) ||
+        variance_m2 > MAX_VARIANCE_M2 || !finite(common_m2) || common_m2 < 0.0 || common_m2 > variance_m2 ||
+        !finite(time_s) ||
         (source != ALT_CELL_BEAM && source != ALT_CELL_MAP)) {
         return ALT_PROFILE_INVALID;
     }
@@ -94,14 +96,14 @@ int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, doub
     elevation_m -= p->offset_m;
     alt_cell *c = slot(p, k);
     if (c->index != k || c->source == ALT_CELL_EMPTY) {
-        start(c, k, elevation_m, variance_m2, time_s, source);
+        start(c, k, elevation_m, variance_m2, common_m2, time_s, source);
         return ALT_PROFILE_NEW;
     }
     if (source == ALT_CELL_MAP) {
         if (c->source != ALT_CELL_MAP) {
             return ALT_PROFILE_HELD; /* the beam has seen this cell: the map does not overwrite it */
         }
-        start(c, k, elevation_m, variance_m2, time_s, source);
+        start(c, k, elevation_m, variance_m2, common_m2, time_s, source);
         return ALT_PROFILE_REPLACED;
     }
     const double gate2 = p->gate_sigma * p->gate_sigma;
@@ -109,8 +111,11 @@ int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, doub
     const double s = c->variance_m2 + variance_m2;
     if (y * y <= gate2 * s) {
         const double k_gain = c->variance_m2 / s;
+        const double floor_m2 = common_m2 < c->common_m2 ? common_m2 : c->common_m2;
+        const double fused = (1.0 - k_gain) * c->variance_m2;
         c->elevation_m += k_gain * y;
-        c->variance_m2 = (1.0 - k_gain) * c->variance_m2;
+        c->variance_m2 = fused > floor_m2 ? fused : floor_m2;
+        c->common_m2 = floor_m2;
         c->time_s = time_s;
         c->source = ALT_CELL_BEAM;
         c->candidates = 0;
@@ -130,7 +135,7 @@ int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, doub
     if (c->candidates < p->replace_after) {
         return ALT_PROFILE_HELD;
     }
-    start(c, k, c->candidate_mean_m, c->candidate_var_m2, time_s, ALT_CELL_BEAM);
+    start(c, k, c->candidate_mean_m, c->candidate_var_m2, common_m2, time_s, ALT_CELL_BEAM);
     return ALT_PROFILE_REPLACED;
 }
 

@@ -34,6 +34,8 @@ TRACE_COLUMNS = (
 ESTIMATE_ZERO_M = 0.5  # "estimated height <= 0.5 m"
 AT_TOUCHDOWN_M = 3.0  # ... counts as at touchdown when the true height is within a leg's length
 HAT_ERROR_BELOW_M = 2000.0
+BIAS_WALK_MARGIN = 10.0  # the flight's bias random walk: the IMU's instability with a 10x margin
+
 
 
 @dataclass
@@ -90,7 +92,7 @@ def flight_config(scenario: Scenario, estimator: str, terrain: Terrain, seed: in
             # tuned to the vehicle's IMU (calibrated in the coast): its bias instability with a
             # 10x margin in sigma. The kernel's generic default (1e-6) would let the height
             # sigma grow to kilometres in a 10-minute blind descent.
-            "parameters": {"bias_walk_psd": (10.0 * scenario.imu.bias_walk_mps2_per_rts) ** 2},
+            "parameters": {"bias_walk_psd": (BIAS_WALK_MARGIN * scenario.imu.bias_walk_mps2_per_rts) ** 2},
         },
         "guidance": {
             "max_thrust_n": v.max_thrust_n * v.max_throttle,

@@ -161,6 +161,10 @@ class AltitudeFilter:
         """A measurement of the vehicle's altitude (H = e_h). False on bad input."""
         return lib.alt_update_altitude(self._f, altitude_m, variance_m2) == 0
 
+    def inflate(self, state: int, variance: float) -> bool:
+        """Add variance to one state's diagonal (0 h, 1 v, 2 b, 3 t). False on bad input."""
+        return lib.alt_inflate(self._f, state, variance) == 0
+
     def reopen_sensor(self, sensor_id: int) -> None:
         """Judge this sensor's next sample afresh (clears a lock-out and step candidates)."""
         if lib.alt_reopen_sensor(self._f, sensor_id) != 0:

@@ -105,6 +105,10 @@ class Attitude:
         return self._sin
 
     @property
+    def gyro_bias_sigma_radps(self) -> float:
+        return self._gyro_bias
+
+    @property
     def sigma_rad(self) -> float:
         t = self._elapsed_s
         bias = self._gyro_bias * t

@@ -63,8 +63,10 @@ class TerrainProfile:
         return lib.alt_profile_shift(self._p, dz_m) == 0
 
     def observe(self, x_m: float, elevation_m: float, variance_m2: float, time_s: float,
-                source: Source = Source.BEAM) -> ProfileStatus:
-        return ProfileStatus(lib.alt_profile_observe(self._p, x_m, elevation_m, variance_m2, time_s, int(source)))
+                source: Source = Source.BEAM, common_m2: float = 0.0) -> ProfileStatus:
+        """common_m2: the part of variance_m2 the cell's samples share (see profile.c)."""
+        return ProfileStatus(lib.alt_profile_observe(self._p, x_m, elevation_m, variance_m2, common_m2, time_s,
+                                                     int(source)))
 
     def lookup(self, x_m: float) -> Cell:
         out = self._out

@@ -36,6 +36,7 @@ class Footprint(NamedTuple):
     drop_m: float  # vehicle altitude - footprint elevation
     variance_m2: float  # of the elevation (and of the drop), from range, attitude and footprint size
     along_sigma_m: float  # 1-sigma of the offset, from the attitude
+    attitude_m2: float  # the attitude's part of variance_m2: shared by samples taken close together
 
 
 def footprint(altitude_m: float, range_m: float, beam_rad: float, range_sigma_m: float = 0.0,
@@ -55,5 +56,6 @@ def footprint(altitude_m: float, range_m: float, beam_rad: float, range_sigma_m:
     incidence = abs(math.cos(beam_rad + phi)) or 1e-9
     half_length = 0.5 * divergence_rad * range_m / incidence
     spread = slope * (half_length + along_sigma)
-    variance = (d_range * range_sigma_m) ** 2 + (d_beam * beam_sigma_rad) ** 2 + spread * spread
-    return Footprint(radius_m * phi, elevation, altitude_m - elevation, variance, along_sigma)
+    attitude = (d_beam * beam_sigma_rad) ** 2
+    variance = (d_range * range_sigma_m) ** 2 + attitude + spread * spread
+    return Footprint(radius_m * phi, elevation, altitude_m - elevation, variance, along_sigma, attitude)

@@ -53,7 +53,8 @@ class RangeOutcome(NamedTuple):
 
 
 PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height updates
-ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists (a braking's length)
+ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists
+LEAK_TC_S = 20.0  # the running mean of the vertical speed's corrections
 NOT_FUSED = "not fused: the short-range altimeter has the ground"
 NOT_FUSED_IMU_GAP = "not fused: no IMU, the state is stale"
 AHEAD = "the footprint is not under the vehicle: into the look-ahead profile"
@@ -78,7 +79,8 @@ class SlantModel:
     cant_rad: dict[int, float] = field(default_factory=dict)  # per sensor: boresight from the thrust axis, + ahead
     divergence_rad: dict[int, float] = field(default_factory=dict)
     max_tilt_rad: float = 0.785  # beyond this a beam says nothing about the ground below (PX4: cos 0.707)
-    near_m: float = 100.0  # a footprint this close to the vehicle's own ground updates its height
+    near_m: float = 100.0  # a footprint this close to the vehicle's own ground updates its height ...
+    near_fraction: float = 0.3  # ... or this fraction of the drop to it (a near-vertical beam from high up)
     fix_window_s: float = 1.0  # a height update this recent: the profile does not reset the terrain
     max_age_s: float = 120.0  # profile cells older than this are not used
     slope: float = 0.05  # the terrain slope a footprint's spread and offset may lie on
@@ -121,6 +123,7 @@ class EstimationOutput:
     profile_fixes: int = 0  # the terrain under the vehicle taken from the profile on entering a cell
     steps_ahead: int = 0  # ... of them, steps the profile had seen ahead (a cliff, taken in on crossing)
     revisits: int = 0  # altitude updates from a beam on ground the profile already held
+    last_height_fix_s: float = -math.inf  # the last time an altimeter told the height above the ground below
 
 
 LUNAR_GM_M3PS2 = 4.9028e12
@@ -172,6 +175,8 @@ class EstimationTask:
         self._accel_psd = float(cfg["accel_noise_psd"])  # type: ignore[arg-type]
         self._cell: int | None = None  # the profile cell under the vehicle
         self._last_far_range: dict[int, float] = {}
+        self._velocity_corrections = 0.0  # vertical speed moved by updates since the last IMU sample
+        self._correction_rate = 0.0  # ... and its running mean per second
         self._stuck_cfg = (float(cfg["stuck_tolerance_m"]), float(cfg["stuck_min_speed_mps"]))  # type: ignore[arg-type]
         self.last_height_update_s = -math.inf
         self.output = EstimationOutput()
@@ -234,10 +239,15 @@ class EstimationTask:
             out.invalid_imu += 1  # refused (e.g. beyond the kernel's force limit): missing, as above
             return
         out.imu_last_s = s.time_s
-        # The filter's bias state is the vertical accelerometer error; taken as the thrust axis's
-        # own (body z), it leaks -b tan(θ) into the horizontal when pitched: take it out there too.
-        bias = self.filter.x[2]
+        # The vertical accelerometer error, taken as the thrust axis's own (body z), leaks
+        # -β tan θ into the horizontal when pitched, where nothing measures it: take it out there
+        # too. β is the filter's bias state plus what it has not caught up with yet: the rate at
+        # which the altimeters keep correcting the vertical speed (a bias that jumped shows there
+        # long before the slow bias state follows; this estimate feeds only the horizontal).
+        self._correction_rate += (self._velocity_corrections - self._correction_rate * dt) / LEAK_TC_S
+        self._velocity_corrections = 0.0
         if abs(self.attitude.sin_pitch) < 0.7071 * self.attitude.cos_pitch:
+            bias = self.filter.x[2] - self._correction_rate
             f_downrange += bias * self.attitude.sin_pitch / self.attitude.cos_pitch
         self._held_force = (f_up, f_downrange)
         # the local horizontal turns as the vehicle moves over the sphere: transport rate
@@ -299,11 +309,13 @@ class EstimationTask:
         y = cell.elevation_m - est.terrain_elevation_m
         hat_var = est.height_above_terrain_sigma_m ** 2
         if y * y <= 9.0 * (hat_var + variance):
+            self.output.last_height_fix_s = now  # the ground below is what the filter holds
             if variance < hat_var:
                 status = self._height_update(est.altitude_m - cell.elevation_m, math.sqrt(variance), PROFILE_SENSOR)
                 if status == Status.ACCEPTED:
                     self.output.profile_fixes += 1
         elif f.reset_terrain(cell.elevation_m, variance):
+            self.output.last_height_fix_s = now
             self.output.profile_fixes += 1
             self.output.steps_ahead += 1
             self.events.emit("TERRAIN_STEP_AHEAD", y)
@@ -360,7 +372,7 @@ class EstimationTask:
         pstatus = None
         if slant.mode == SlantMode.PROFILE:
             x_f = self.downrange_m + fp.offset_m
-            far = tilted or abs(fp.offset_m) > slant.near_m
+            far = tilted or abs(fp.offset_m) > slant.near_m + slant.near_fraction * fp.drop_m
             if far and self._stuck(sensor_id, r):
                 # the kernel judges repeats of the samples it sees; the profile's are judged here
                 return RangeOutcome(sensor_id, reading.time_s, Status.REJECTED_STUCK, r, reading.sigma_m, AHEAD,
@@ -375,7 +387,8 @@ class EstimationTask:
                 if pstatus is not None:
                     return RangeOutcome(sensor_id, reading.time_s, None, r, reading.sigma_m, AHEAD, True, math.nan,
                                         pstatus, fp.offset_m)
-            pstatus = self.profile.observe(x_f, fp.elevation_m, fp.variance_m2, reading.time_s)  # type: ignore[union-attr]
+            pstatus = self.profile.observe(x_f, fp.elevation_m, fp.variance_m2, reading.time_s,  # type: ignore[union-attr]
+                                           Source.BEAM, fp.attitude_m2)
             if pstatus == ProfileStatus.HELD and cell.source == Source.MAP:
                 self.events.emit("TERRAIN_MAP_DISAGREES", x_f, fp.elevation_m)
             if far:
@@ -395,6 +408,7 @@ class EstimationTask:
         if status in (Status.ACCEPTED, Status.TERRAIN_STEP):
             self.last_accepted_s[sensor_id] = reading.time_s
             self.last_height_update_s = reading.time_s
+            self.output.last_height_fix_s = self.output.time_s
         return RangeOutcome(sensor_id, reading.time_s, status, r, reading.sigma_m, "", True, fp.drop_m, pstatus,
                             fp.offset_m)
 
@@ -418,19 +432,22 @@ class EstimationTask:
         y = altitude - f.x[0]
         if y * y > 9.0 * (f.P[0][0] + variance):
             return None
-        before = f.x[0]
+        before, v_before = f.x[0], f.x[1]
         if not f.update_altitude(altitude, variance):
             return None
+        self._velocity_corrections += f.x[1] - v_before
         self.profile.shift(f.x[0] - before)  # type: ignore[union-attr]
         self.output.revisits += 1
+        self.output.last_height_fix_s = self.output.time_s
         return ProfileStatus.FUSED
 
     def _height_update(self, height_m: float, sigma_m: float, sensor_id: int) -> Status:
         """One height-above-terrain update in the kernel. When it moves the altitude estimate, the
         profile's cells (measured from that altitude, so in its frame) move along with it."""
         f = self.filter
-        before = f.x[0]
+        before, v_before = f.x[0], f.x[1]
         status = f.update_range(height_m, 1.0, sigma_m, sensor_id)
+        self._velocity_corrections += f.x[1] - v_before
         if self.profile is not None and f.x[0] != before:
             self.profile.shift(f.x[0] - before)
         return status

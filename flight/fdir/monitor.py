@@ -110,10 +110,11 @@ class FdirTask:
         s.primary_missing = self._check_missing(now, pessimistic)
         self._check_zero_trap(now, est.height_above_terrain_m)
         s.time_s = now
-        # no altimeter has given a good sample lately, while the primary is needed
+        # no altimeter has told the height above the ground below lately (directly, through the
+        # look-ahead profile, or from ground seen before), while the primary is needed
         c = self.config
-        s.altimetry_missing = pessimistic < c.expected_below_m.get(PRIMARY_ALTIMETER, math.inf) and not any(
-            now - good[0] <= c.missing_after_s for good in self.last_good.values())
+        s.altimetry_missing = pessimistic < c.expected_below_m.get(PRIMARY_ALTIMETER, math.inf) and \
+            now - self.estimation.output.last_height_fix_s > c.missing_after_s
 
     # -- pieces --------------------------------------------------------------------------
     def _check_imu(self, now: float) -> None:

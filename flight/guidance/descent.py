@@ -79,8 +79,8 @@ class GuidanceConfig:
     max_approach_pitch_rad: float = 0.7  # approach: enough to slow 1.5 g-lunar horizontally
     max_low_pitch_rad: float = 0.45  # below low_pitch_below_hat_m: the short-range altimeter keeps the ground below
     low_pitch_below_hat_m: float = 250.0
-    terminal_translate_mps: float = 1.5  # the terminal descent closes the last distance to the site at most this fast
-    terminal_translate_floor_m: float = 8.0  # ... and stops translating below this height
+    terminal_translate_mps: float = 0.5  # the terminal descent closes the last distance to the site at most this fast
+    terminal_translate_floor_m: float = 15.0  # ... and stops translating below this height
     imu_loss_hold_s: float = 2.0  # IMU lost: hold the last command this long, then arrest the descent
     arrest_time_constant_s: float = 4.0  # the safe and IMU-lost commands cancel the descent speed at 1/this
     command_deadline_s: float = 0.35  # no valid command for this long: the engine guard commands alone

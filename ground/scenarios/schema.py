@@ -88,7 +88,7 @@ class Scenario:
         return [fault_mod.parse(f, f"{self.source}: [[faults]] {i + 1}") for i, f in enumerate(self.faults)]
 
 
-SHORT_RANGE_DEFAULTS = {"rate_hz": 50.0, "max_range_m": 180.0, "min_range_m": 0.1, "sigma_m": 0.05, "sigma_per_m": 0.005,
+SHORT_RANGE_DEFAULTS = {"cant_rad": 0.0, "rate_hz": 50.0, "max_range_m": 180.0, "min_range_m": 0.1, "sigma_m": 0.05, "sigma_per_m": 0.005,
                             "divergence_rad": 0.0035, "mixed_return_probability": 0.5}  # TF03 class
 
 TOP = {"name", "description", "vehicle", "initial", "navigation", "terrain", "sensors", "faults", "criteria",
