@@ -54,7 +54,7 @@ class RangeOutcome(NamedTuple):
 
 PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height updates
 ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists
-LEAK_TC_S = 20.0  # the running mean of the vertical speed's corrections
+BRAKING_RATIO = 2.0  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
 NOT_FUSED = "not fused: the short-range altimeter has the ground"
 NOT_FUSED_IMU_GAP = "not fused: no IMU, the state is stale"
 AHEAD = "the footprint is not under the vehicle: into the look-ahead profile"
@@ -175,8 +175,6 @@ class EstimationTask:
         self._accel_psd = float(cfg["accel_noise_psd"])  # type: ignore[arg-type]
         self._cell: int | None = None  # the profile cell under the vehicle
         self._last_far_range: dict[int, float] = {}
-        self._velocity_corrections = 0.0  # vertical speed moved by updates since the last IMU sample
-        self._correction_rate = 0.0  # ... and its running mean per second
         self._stuck_cfg = (float(cfg["stuck_tolerance_m"]), float(cfg["stuck_min_speed_mps"]))  # type: ignore[arg-type]
         self.last_height_update_s = -math.inf
         self.output = EstimationOutput()
@@ -240,15 +238,10 @@ class EstimationTask:
             return
         out.imu_last_s = s.time_s
         # The vertical accelerometer error, taken as the thrust axis's own (body z), leaks
-        # -β tan θ into the horizontal when pitched, where nothing measures it: take it out there
-        # too. β is the filter's bias state plus what it has not caught up with yet: the rate at
-        # which the altimeters keep correcting the vertical speed (a bias that jumped shows there
-        # long before the slow bias state follows; this estimate feeds only the horizontal).
-        self._correction_rate += (self._velocity_corrections - self._correction_rate * dt) / LEAK_TC_S
-        self._velocity_corrections = 0.0
+        # -β tan θ into the horizontal when pitched, where nothing measures it: take the filter's
+        # estimate of it out there too.
         if abs(self.attitude.sin_pitch) < 0.7071 * self.attitude.cos_pitch:
-            bias = self.filter.x[2] - self._correction_rate
-            f_downrange += bias * self.attitude.sin_pitch / self.attitude.cos_pitch
+            f_downrange += self.filter.x[2] * self.attitude.sin_pitch / self.attitude.cos_pitch
         self._held_force = (f_up, f_downrange)
         # the local horizontal turns as the vehicle moves over the sphere: transport rate
         self.vx += (f_downrange - self.vx * vz / r) * dt
@@ -435,7 +428,7 @@ class EstimationTask:
         before, v_before = f.x[0], f.x[1]
         if not f.update_altitude(altitude, variance):
             return None
-        self._velocity_corrections += f.x[1] - v_before
+        self._vertical_corrected(f.x[1] - v_before)
         self.profile.shift(f.x[0] - before)  # type: ignore[union-attr]
         self.output.revisits += 1
         self.output.last_height_fix_s = self.output.time_s
@@ -447,10 +440,19 @@ class EstimationTask:
         f = self.filter
         before, v_before = f.x[0], f.x[1]
         status = f.update_range(height_m, 1.0, sigma_m, sensor_id)
-        self._velocity_corrections += f.x[1] - v_before
+        self._vertical_corrected(f.x[1] - v_before)
         if self.profile is not None and f.x[0] != before:
             self.profile.shift(f.x[0] - before)
         return status
+
+    def _vertical_corrected(self, dv: float) -> None:
+        """The altimeters moved the vertical speed by dv. While the thrust is mostly horizontal
+        (braking), what they correct is mostly the attitude's error δθ: it puts f_downrange·δθ into
+        the vertical and -f_up·δθ into the horizontal, where nothing measures it. The same error
+        in the horizontal is then -(f_up / f_downrange) of the vertical one: correct it there too."""
+        f_up, f_downrange = self._held_force
+        if abs(f_downrange) > BRAKING_RATIO * abs(f_up):
+            self.vx -= f_up / f_downrange * dv
 
     def drain_outcomes(self) -> list[RangeOutcome]:
         """FDIR takes every range outcome since its last call."""

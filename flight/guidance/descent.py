@@ -80,7 +80,10 @@ class GuidanceConfig:
     max_low_pitch_rad: float = 0.45  # below low_pitch_below_hat_m: the short-range altimeter keeps the ground below
     low_pitch_below_hat_m: float = 250.0
     terminal_translate_mps: float = 0.5  # the terminal descent closes the last distance to the site at most this fast
-    terminal_translate_floor_m: float = 15.0  # ... and stops translating below this height
+    terminal_translate_floor_m: float = 15.0  # ... and stops translating below this height ...
+    touchdown_max_horizontal_mps: float = 1.0  # ... where it descends no further while moving this fast ...
+    touchdown_slow_horizontal_mps: float = 0.3  # ... and at full terminal speed once below this
+    terminal_horizontal_time_constant_s: float = 3.0  # the terminal descent nulls the horizontal speed at 1/this
     imu_loss_hold_s: float = 2.0  # IMU lost: hold the last command this long, then arrest the descent
     arrest_time_constant_s: float = 4.0  # the safe and IMU-lost commands cancel the descent speed at 1/this
     command_deadline_s: float = 0.35  # no valid command for this long: the engine guard commands alone
@@ -182,9 +185,13 @@ def target_vertical_speed(phase: Phase, nav: NavState, c: GuidanceConfig, horizo
     """
     if phase == Phase.ABORT_HOLD:
         return 0.0
-    if phase == Phase.TERMINAL:
-        return -c.terminal_speed_mps
     h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
+    if phase == Phase.TERMINAL:
+        # the last metres wait for the horizontal speed to be gone: legs take ~1 m/s sideways
+        if h_p < c.terminal_translate_floor_m:
+            return -c.terminal_speed_mps * min(1.0, max(0.0, (c.touchdown_max_horizontal_mps - abs(
+                nav.horizontal_speed_mps)) / (c.touchdown_max_horizontal_mps - c.touchdown_slow_horizontal_mps)))
+        return -c.terminal_speed_mps
     speed = approach_profile_speed(h_p, c)
     if phase == Phase.BRAKING and horizontal_accel_mps2 > 0.0:
         d = site_distance(nav, c)
@@ -272,7 +279,8 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig, t_go
             a_x = -math.copysign(min(a_x_room, max(need, 0.0)), vx)
     else:
         if not guided:
-            a_x = (terminal_horizontal_speed(nav, c) - vx) / c.horizontal_time_constant_s
+            tau = c.terminal_horizontal_time_constant_s if phase == Phase.TERMINAL else c.horizontal_time_constant_s
+            a_x = (terminal_horizontal_speed(nav, c) - vx) / tau
         # low down the short-range altimeter must keep seeing the ground below: a tighter limit
         low = h_p < c.low_pitch_below_hat_m
         max_pitch = min(max_pitch, c.max_low_pitch_rad if low else c.max_approach_pitch_rad)
