@@ -451,7 +451,9 @@ class EstimationTask:
         the vertical and -f_up·δθ into the horizontal, where nothing measures it. The same error
         in the horizontal is then -(f_up / f_downrange) of the vertical one: correct it there too."""
         f_up, f_downrange = self._held_force
-        if abs(f_downrange) > BRAKING_RATIO * abs(f_up):
+        # (only where the heights are the ground's below: a slant range taken as the height below
+        # corrects the vertical for the wrong ground, not for the tilt)
+        if self.slant.mode == SlantMode.PROFILE and abs(f_downrange) > BRAKING_RATIO * abs(f_up):
             self.vx -= f_up / f_downrange * dv
 
     def drain_outcomes(self) -> list[RangeOutcome]:
