@@ -420,6 +420,18 @@ int32_t alt_update_altitude(alt_filter *f, double altitude_m, double variance_m2
     return 0;
 }
 
+int32_t alt_shift_terrain(alt_filter *f, double dz_m, double variance_m2)
+{
+    if (f == NULL || !finite(dz_m) || fabs(dz_m) > MAX_SIGMA_M || !finite(variance_m2) || variance_m2 < 0.0 ||
+        variance_m2 > f->cfg.max_variance[T_]) {
+        return ALT_INVALID_INPUT;
+    }
+    f->x[T_] += dz_m;
+    f->P[IDX(T_, T_)] += variance_m2;
+    bound_covariance(&f->cfg, f->P);
+    return 0;
+}
+
 int32_t alt_inflate(alt_filter *f, int32_t state, double variance)
 {
     if (f == NULL || state < 0 || state >= N || !finite(variance) || variance < 0.0 ||

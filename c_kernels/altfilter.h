@@ -156,6 +156,10 @@ int32_t alt_update_terrain(alt_filter *f, double terrain_elevation_m, double var
  * ground the look-ahead profile already holds). 0, or ALT_INVALID_INPUT (nothing changed). */
 int32_t alt_update_altitude(alt_filter *f, double altitude_m, double variance_m2);
 
+/* Move the terrain under the vehicle by dz_m (the ground it moved over rose or fell by that,
+ * as the look-ahead profile says), with variance_m2 of doubt added to it. 0, or ALT_INVALID_INPUT. */
+int32_t alt_shift_terrain(alt_filter *f, double dz_m, double variance_m2);
+
 /* Add variance to one state's diagonal (0 h, 1 v, 2 b, 3 t): doubt added when something
  * changed that the model does not carry (an accelerometer bias that jumped). 0, or
  * ALT_INVALID_INPUT (nothing changed). */
@@ -226,6 +230,11 @@ int32_t alt_profile_shift(alt_profile *p, double dz_m);
  * Returns an enum alt_profile_status. */
 int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, double variance_m2,
                             double common_m2, double time_s, int32_t source);
+
+/* The profile's elevation at x_m, linear between the centres of the two cells around it when
+ * both hold something (else the cell's own), with the larger of their variances. Returns the
+ * source (ALT_CELL_EMPTY when nothing is known there). */
+int32_t alt_profile_interpolate(const alt_profile *p, double x_m, double *elevation_m, double *variance_m2);
 
 /* What the profile holds at x_m: its source (ALT_CELL_EMPTY: nothing, or outside the window),
  * and (when not empty) elevation, variance and time through the pointers. */

@@ -165,3 +165,31 @@ int32_t alt_profile_lookup(const alt_profile *p, double x_m, double *elevation_m
     }
     return c->source;
 }
+
+int32_t alt_profile_interpolate(const alt_profile *p, double x_m, double *elevation_m, double *variance_m2)
+{
+    if (p == NULL || !finite(x_m) || fabs(x_m) > MAX_ABS_X_M) {
+        return ALT_CELL_EMPTY;
+    }
+    /* the cell centres around x: k at (k + 1/2) cell_m */
+    const double u = x_m / p->cell_m - 0.5;
+    const double k0 = floor(u);
+    const double w = u - k0;
+    double z0, v0, z1, v1;
+    const int32_t s0 = alt_profile_lookup(p, (k0 + 0.5) * p->cell_m, &z0, &v0, NULL);
+    const int32_t s1 = alt_profile_lookup(p, (k0 + 1.5) * p->cell_m, &z1, &v1, NULL);
+    if (s0 == ALT_CELL_EMPTY && s1 == ALT_CELL_EMPTY) {
+        return ALT_CELL_EMPTY;
+    }
+    if (s0 == ALT_CELL_EMPTY || s1 == ALT_CELL_EMPTY) {
+        /* one side known: the cell x lies in, if it is that one */
+        return alt_profile_lookup(p, x_m, elevation_m, variance_m2, NULL);
+    }
+    if (elevation_m != NULL) {
+        *elevation_m = z0 + w * (z1 - z0);
+    }
+    if (variance_m2 != NULL) {
+        *variance_m2 = v0 > v1 ? v0 : v1;
+    }
+    return s0 == ALT_CELL_BEAM || s1 == ALT_CELL_BEAM ? ALT_CELL_BEAM : s0;
+}

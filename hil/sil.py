@@ -34,6 +34,10 @@ TRACE_COLUMNS = (
 ESTIMATE_ZERO_M = 0.5  # "estimated height <= 0.5 m"
 AT_TOUCHDOWN_M = 3.0  # ... counts as at touchdown when the true height is within a leg's length
 HAT_ERROR_BELOW_M = 2000.0
+SEEN_WITHIN_S = 1.0  # a working altimeter's valid sample this recent: it sees the ground
+SEEN_SETTLE_S = 3.0  # ... and has for this long
+STEP_M = 20.0  # the ground below changing this much in one 10 ms step: a step crossed
+STEP_WINDOW_S = 1.0  # errors this close to crossing a step are the step's, not the estimate's
 BIAS_WALK_MARGIN = 10.0  # the flight's bias random walk: the IMU's instability with a 10x margin
 
 
@@ -124,6 +128,10 @@ class _Recorder:
         self.record_every = record_every
         self.slot = 0
         self.max_hat_error = 0.0
+        self.seen_errors: list[tuple[float, float]] = []
+        self.step_times: list[float] = []
+        self.last_below = world.terrain_below_m
+        self.seen_since: float | None = None
         self.zero_true_hat: float | None = None
         self.zero_time: float | None = None
         self.propellant_out_s: float | None = None
@@ -142,11 +150,24 @@ class _Recorder:
         est = system.estimation.output.estimate
         true_hat = world.hat_m
         if est is not None and world.touchdown is None:
+            # "seen": a working altimeter has been giving valid samples for SEEN_SETTLE_S (the
+            # filter's time to take them in), and the IMU is talking (the estimate is current)
+            seen = world.time_s - world.ground_seen_s <= SEEN_WITHIN_S and not world.imu_silent
+            if not seen:
+                self.seen_since = None
+            elif self.seen_since is None:
+                self.seen_since = world.time_s
             if true_hat < HAT_ERROR_BELOW_M:
                 err = abs(est.height_above_terrain_m - true_hat)
                 self.max_hat_error = max(self.max_hat_error, err)
+                if seen and world.time_s - self.seen_since >= SEEN_SETTLE_S and err > 1.0:  # type: ignore[operator]
+                    self.seen_errors.append((world.time_s, err))
             if self.zero_time is None and est.height_above_terrain_m <= ESTIMATE_ZERO_M:
                 self.zero_time, self.zero_true_hat = world.time_s, true_hat
+        below = world.terrain_below_m
+        if abs(below - self.last_below) > STEP_M and world.touchdown is None:
+            self.step_times.append(world.time_s)  # the vehicle crossed a step in the ground
+        self.last_below = below
         if self.propellant_out_s is None and world.body.propellant_kg <= 0.0:
             self.propellant_out_s = world.time_s
         self.slot += 1
@@ -160,6 +181,8 @@ class _Recorder:
         self.last_seen[sensor] = o.time_s
         if o.status is not None:
             status = o.status.name
+        elif o.profile is not None:
+            status = "PROFILE_" + o.profile.name  # into the look-ahead profile
         elif not o.fused:
             status = "NOT_FUSED"
         else:
@@ -245,6 +268,9 @@ def summarise(scenario: Scenario, estimator: str, seed: int, world: World, syste
         "propellant_remaining_kg": r(world.body.propellant_kg, 2),
         "flight_time_s": r(flight_time, 2),
         "max_hat_error_m_below_2km": r(rec.max_hat_error, 2),
+        "max_hat_error_m_below_2km_seen": r(max((e for t, e in rec.seen_errors
+                                                 if all(abs(t - s) > STEP_WINDOW_S for s in rec.step_times)),
+                                                default=0.0), 2),
         "estimate_zero_true_height_m": r(zero, 1),
         "estimate_zero_time_s": r(rec.zero_time, 2) if zero is not None else None,
         "propellant_exhausted_s": r(rec.propellant_out_s, 2),

@@ -161,6 +161,10 @@ class AltitudeFilter:
         """A measurement of the vehicle's altitude (H = e_h). False on bad input."""
         return lib.alt_update_altitude(self._f, altitude_m, variance_m2) == 0
 
+    def shift_terrain(self, dz_m: float, variance_m2: float) -> bool:
+        """Move the terrain under the vehicle by dz_m with variance_m2 of doubt. False on bad input."""
+        return lib.alt_shift_terrain(self._f, dz_m, variance_m2) == 0
+
     def inflate(self, state: int, variance: float) -> bool:
         """Add variance to one state's diagonal (0 h, 1 v, 2 b, 3 t). False on bad input."""
         return lib.alt_inflate(self._f, state, variance) == 0

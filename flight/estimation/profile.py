@@ -68,6 +68,12 @@ class TerrainProfile:
         return ProfileStatus(lib.alt_profile_observe(self._p, x_m, elevation_m, variance_m2, common_m2, time_s,
                                                      int(source)))
 
+    def interpolate(self, x_m: float) -> tuple[Source, float, float]:
+        """(source, elevation, variance) at x_m, linear between cell centres."""
+        out = self._out
+        source = lib.alt_profile_interpolate(self._p, x_m, out, out + 1)
+        return (Source(source), out[0], out[1]) if source != lib.ALT_CELL_EMPTY else (Source.EMPTY, 0.0, 0.0)
+
     def lookup(self, x_m: float) -> Cell:
         out = self._out
         source = lib.alt_profile_lookup(self._p, x_m, out, out + 1, out + 2)

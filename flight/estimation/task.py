@@ -54,7 +54,8 @@ class RangeOutcome(NamedTuple):
 
 PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height updates
 ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists
-BRAKING_RATIO = 2.0  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
+BRAKING_RATIO = 2.0
+FOLLOW_DOUBT = 0.25  # following the profile's shape adds (half the change)^2 of doubt  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
 NOT_FUSED = "not fused: the short-range altimeter has the ground"
 NOT_FUSED_IMU_GAP = "not fused: no IMU, the state is stale"
 AHEAD = "the footprint is not under the vehicle: into the look-ahead profile"
@@ -174,6 +175,7 @@ class EstimationTask:
         self.terrain_map = terrain_map
         self._accel_psd = float(cfg["accel_noise_psd"])  # type: ignore[arg-type]
         self._cell: int | None = None  # the profile cell under the vehicle
+        self._followed: tuple | None = None  # the profile under the vehicle at the last tick
         self._last_far_range: dict[int, float] = {}
         self._stuck_cfg = (float(cfg["stuck_tolerance_m"]), float(cfg["stuck_min_speed_mps"]))  # type: ignore[arg-type]
         self.last_height_update_s = -math.inf
@@ -271,6 +273,7 @@ class EstimationTask:
         than what the filter knows or disagrees with it (a step seen ahead, taken in now)."""
         profile = self.profile
         x = self.downrange_m
+        self._follow(x, now)
         k = profile.index(x)  # type: ignore[union-attr]
         if k == self._cell:
             return
@@ -312,6 +315,21 @@ class EstimationTask:
             self.output.profile_fixes += 1
             self.output.steps_ahead += 1
             self.events.emit("TERRAIN_STEP_AHEAD", y)
+
+    def _follow(self, x: float, now: float) -> None:
+        """While no altimeter sees the ground below (the beams look ahead, or their samples are
+        judged against a moving ground), the terrain under the vehicle follows the profile's
+        shape as the vehicle moves: the ground it moved over rose or fell by what the profile
+        says (a slope, a crater wall), with the profile's doubt about that change added."""
+        source, z, variance = self.profile.interpolate(x)  # type: ignore[union-attr]
+        last = self._followed
+        self._followed = (source, z, variance)
+        if last is None or source == Source.EMPTY or last[0] == Source.EMPTY or \
+                now - self.last_height_update_s <= self.slant.fix_window_s:
+            return
+        dz = z - last[1]
+        if dz != 0.0:
+            self.filter.shift_terrain(dz, FOLLOW_DOUBT * dz * dz)
 
     def _cell_at(self, x: float, now: float):
         """The profile's cell at x, primed from the onboard map when the beam has not seen it."""
@@ -366,6 +384,12 @@ class EstimationTask:
         if slant.mode == SlantMode.PROFILE:
             x_f = self.downrange_m + fp.offset_m
             far = tilted or abs(fp.offset_m) > slant.near_m + slant.near_fraction * fp.drop_m
+            if not far and abs(fp.offset_m) > slant.near_m:
+                # a footprint a little ahead speaks for the ground below only while it agrees with
+                # it: ground ahead that differs (a drop, a rim) waits in the profile for the vehicle
+                est = f.estimate()
+                y = fp.drop_m - est.height_above_terrain_m
+                far = y * y > 9.0 * (est.height_above_terrain_sigma_m ** 2 + fp.variance_m2)
             if far and self._stuck(sensor_id, r):
                 # the kernel judges repeats of the samples it sees; the profile's are judged here
                 return RangeOutcome(sensor_id, reading.time_s, Status.REJECTED_STUCK, r, reading.sigma_m, AHEAD,

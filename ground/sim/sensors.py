@@ -230,6 +230,17 @@ class Rangefinder:
         self.next_time_s = 0.0
         self.straddles = 0
 
+    DEGRADING = ("dead", "noisy", "stuck", "bias_drift")  # the unit does not measure the ground then
+
+    def working(self, t: float, hat_m: float) -> bool:
+        """No fault that stops it measuring the ground is active (spikes and dropouts are the
+        ordinary life of a working unit; a late one is working once it is valid)."""
+        for fault in self.faults:
+            if fault.active(t) and (fault.kind in self.DEGRADING or
+                                    (fault.kind == "late_valid" and hat_m > fault.params["valid_below_m"])):
+                return False
+        return True
+
     def due(self, t: float) -> bool:
         if t + 1e-9 >= self.next_time_s:
             self.next_time_s += self.period_s

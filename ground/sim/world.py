@@ -62,6 +62,8 @@ class World:
         self._fired: set[int] = set()
         self.time_s = 0.0
         self.steps = 0
+        self.ground_seen_s = -math.inf  # the last valid sample of a working altimeter (scoring only)
+        self.imu_silent = False
         self.touchdown: Touchdown | None = None
         self.settle_s = settle_s  # keep the world running after touchdown so the flight sees it
         self.state = self.body.local()
@@ -96,6 +98,7 @@ class World:
         ground = self.index.elevation(s.downrange_m)
         self.state, self.terrain_below_m = s, ground
         imu_on = not self.imu_faults or self._imu_faults(t)
+        self.imu_silent = not imu_on
         if s.altitude_m <= ground:
             self._touch(t, before, s, ground)
             return
@@ -112,6 +115,8 @@ class World:
                 sample = model.sample(t, s.altitude_m, s.downrange_m, pitch, s.altitude_m - ground)
                 if sample is not None:
                     feed.push(sample)
+                    if sample.valid and model.working(t, s.altitude_m - ground):
+                        self.ground_seen_s = t
 
     def _imu_faults(self, t: float) -> bool:
         """Apply the IMU's faults at t; False while an imu_gap silences it."""
