@@ -28,7 +28,7 @@ def test_att001_the_flights_pitch_follows_the_truth_within_its_budget_through_a_
         result = sil.run(load("nominal"), "terrain-aware", 3)
     finally:
         sil._Recorder._record = original
-    assert result.summary["outcome"] == "landed"
+    assert result.summary["touchdown_vertical_speed_mps"] is not None  # a whole descent, to the ground
     assert max(abs(p) for _, _, p in errors) > 1.4  # it did pitch over to braking
     inside = sum(abs(e) <= 3.0 * s for e, s, _ in errors)
     assert inside >= 0.99 * len(errors)

@@ -70,15 +70,23 @@ def test_dsp002_bare_and_quoted_dotted_keys_are_the_same_entry():
 
 
 def test_dsp002_the_mechanism_follows_the_schema_it_does_not_know_fields(monkeypatch):
-    """A field the schema does not have yet is refused by the schema, named; once the schema
-    knows it (here: a [site] table, patched in), the same dispersion works unchanged."""
-    d = doc(**{"site.downrange_m": {"normal": [0.0, 500.0]}})
-    with pytest.raises(ScenarioError, match=r"t.toml: \[dispersions\] 'site.downrange_m'.*unknown key\(s\) site"):
-        dsp.from_document(d, "t.toml")
-    monkeypatch.setattr(schema, "TOP", schema.TOP | {"site"})
+    """A field the schema does not have is refused by the schema, named; a field it has (here the
+    landing site, which the schema gained after the dispersions were written) works unchanged;
+    and one the schema gains later works the same way (patched in)."""
+    bad = doc(**{"sensors.primary.wobble_rad": {"normal": [0.0, 0.01]}})
+    with pytest.raises(ScenarioError, match=r"t.toml: \[dispersions\] 'sensors.primary.wobble_rad'.*unknown key"):
+        dsp.from_document(bad, "t.toml")
+    d = doc(**{"site.downrange_m": {"normal": [348000.0, 500.0]}})
     ds = dsp.from_document(d, "t.toml")
     v = ds.draw(0, 7)
     assert ds.document(v)["site"] == {"downrange_m": v["site.downrange_m"]}
+    assert ds.scenario(v).site.downrange_m == v["site.downrange_m"]
+    later = doc(**{"beacon.offset_m": {"uniform": [0.0, 10.0]}})
+    with pytest.raises(ScenarioError, match="unknown key"):
+        dsp.from_document(later, "t.toml")
+    monkeypatch.setattr(schema, "TOP", schema.TOP | {"beacon"})
+    assert dsp.from_document(later, "t.toml").document(ds.draw(0, 1) | {"beacon.offset_m": 5.0})["beacon"] == {
+        "offset_m": 5.0}
 
 
 @pytest.mark.parametrize("entry, words", [

@@ -16,7 +16,7 @@ from flight.devices.interfaces import (
 )
 from flight.devices.simulated import FeedAltimeter, FeedImu
 from flight.estimation.altitude_filter import AltitudeFilter, Status
-from flight.estimation.task import NOT_FUSED, EstimationTask
+from flight.estimation.task import NOT_FUSED, EstimationTask, SlantMode, SlantModel
 from flight.fdir.monitor import FdirTask
 from ground.sim import terrain as T
 from ground.sim.dynamics import PointMass
@@ -85,7 +85,9 @@ def test_est003_tilted_ranges_over_a_curved_moon_measure_the_height(tilt, hat):
     sigma = 0.3 + 5e-4 * r
     filt = AltitudeFilter("terrain-aware", x0=(hat, 0.0, 0.0, 0.0), var0=(1.0, 0.01, 1e-8, 1e-4))
     alt = FeedAltimeter(PRIMARY_ALTIMETER)
-    task = EstimationTask(filt, FeedImu(), [alt], Clock(), Events())
+    # the geometry of a tilted beam taken as the height below (VERTICAL, the M1/Apollo use);
+    # ours only takes it where the footprint is the ground below (tests/test_slant.py)
+    task = EstimationTask(filt, FeedImu(), [alt], Clock(), Events(), slant=SlantModel(SlantMode.VERTICAL))
     task.attitude.handover(tilt, 0.0)
     task.output.estimate = filt.estimate()
     alt.push(RangeSample(0.0, r, sigma, True))

@@ -115,8 +115,8 @@ def test_fdir004_two_altimeters_that_disagree_are_reported():
 
     for k in range(6):
         t = k * 0.1
-        est.output.outcomes += [RangeOutcome(PRIMARY_ALTIMETER, t, Status.ACCEPTED, 100.0, 0.3),
-                                RangeOutcome(SHORT_RANGE_ALTIMETER, t, Status.ACCEPTED, 140.0, 0.05)]
+        est.output.outcomes += [RangeOutcome(PRIMARY_ALTIMETER, t, Status.ACCEPTED, 100.0, 0.3, height_m=100.0),
+                                RangeOutcome(SHORT_RANGE_ALTIMETER, t, Status.ACCEPTED, 140.0, 0.05, height_m=140.0)]
         at(t, hat_=100.0, sigma_=0.5)
     assert fdir.summary.altimeters_disagree
     assert any(e[0] == "ALTIMETERS_DISAGREE" for e in events.log)

@@ -6,7 +6,7 @@ from ground.scenarios import ScenarioError, builtin_names, load
 from ground.scenarios.schema import parse
 
 BUILTINS = {"nominal", "m1-cliff", "uphill-wall", "m2-late-lrf", "im1-no-lrf", "im2-noisy-lrf", "sensor-faults",
-            "imu-gap"}
+            "imu-gap", "approach-drop", "approach-slope", "rim-before-site"}
 
 
 def test_scn001_every_built_in_loads_and_is_what_the_issue_names():

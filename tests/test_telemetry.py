@@ -362,3 +362,28 @@ def test_tlm003_without_a_key_file_the_flight_refuses_every_command():
         result = system.commands.handle(build_command(key, "ARM", 1, epoch=system.commands.gate.epoch))
         assert isinstance(result, Rejection) and result.code == D.rejections["unauthenticated"]
     assert system.commands.executed == []
+
+
+def test_tlm001_every_event_the_flight_emits_is_in_the_dictionary_with_its_arity():
+    """An event missing from the dictionary is only counted as a failed emit in flight, so the
+    operator would never see it: every `emit("NAME", ...)` in flight/ is checked here."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "flight"
+    import re
+
+    events = D.events
+    seen = 0
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "emit" \
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                name = node.args[0].value
+                seen += 1
+                assert name in events, f"{path.relative_to(root.parent)}:{node.lineno} emits {name}, not in the dictionary"
+                if not any(isinstance(a, ast.Starred) for a in node.args[1:]):
+                    arity = len(re.findall(r"\d*[a-zA-Z]", events[name].args))
+                    assert len(node.args) - 1 == arity, \
+                        f"{path.relative_to(root.parent)}:{node.lineno}: {name} takes {arity} arguments"
+    assert seen > 10

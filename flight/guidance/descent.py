@@ -255,7 +255,7 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig, t_go
     vx = nav.horizontal_speed_mps
     max_pitch = c.max_pitch_rad
     guided = (phase == Phase.APPROACH and t_go_s is not None and c.site_downrange_m is not None
-              and math.isfinite(nav.site_height_m))
+              and math.isfinite(nav.site_height_m) and t_go_s > c.min_time_to_go_s)
     a_x = 0.0
     if guided:
         a_x, a_z = approach_accelerations(nav, c, t_go_s)  # type: ignore[arg-type]
@@ -475,8 +475,9 @@ class GuidanceTask:
                     d <= c.approach_distance_m or abs(nav.horizontal_speed_mps) <= high_gate_speed(c)):
                 self._enter(Phase.APPROACH)
         h_p = nav.hat_m - c.pessimism_sigma * nav.hat_sigma_m
-        if self.phase == Phase.APPROACH and not blind(nav, c) and (
-                h_p <= c.terminal_height_m or self.time_to_go_s() <= c.min_time_to_go_s):
+        at_low_gate = c.site_downrange_m is not None and self.time_to_go_s() <= c.min_time_to_go_s \
+            and h_p <= c.terminal_exit_hat_m
+        if self.phase == Phase.APPROACH and not blind(nav, c) and (h_p <= c.terminal_height_m or at_low_gate):
             self._enter(Phase.TERMINAL)  # at the low gate (its time is up), or lower over rising ground
         elif self.phase == Phase.TERMINAL and h_p > c.terminal_exit_hat_m and not self.propellant_low:
             self._enter(Phase.APPROACH)  # the estimate moved up (a late altimeter): 0.8 m/s from here would

@@ -88,6 +88,9 @@ class Scenario:
         return [fault_mod.parse(f, f"{self.source}: [[faults]] {i + 1}") for i, f in enumerate(self.faults)]
 
 
+# the built-in vehicle's primary is canted 0.2 rad back from the thrust axis (Apollo tilted its
+# landing radar for the braking): near vertical in the approach, half as far ahead in the braking
+PRIMARY_DEFAULTS = {"cant_rad": -0.2}
 SHORT_RANGE_DEFAULTS = {"cant_rad": 0.0, "rate_hz": 50.0, "max_range_m": 180.0, "min_range_m": 0.1, "sigma_m": 0.05, "sigma_per_m": 0.005,
                             "divergence_rad": 0.0035, "mixed_return_probability": 0.5}  # TF03 class
 
@@ -186,7 +189,7 @@ def parse(doc: dict[str, Any], source: str = "<scenario>", base_dir: Path = HERE
     if not isinstance(terrain, dict):
         raise ScenarioError(f"{source}: [terrain] must be a table")
     sensors = _check_keys(doc.get("sensors", {}), f"{source}: [sensors]", {"primary", "short_range", "imu"})
-    primary = _dataclass(RangefinderSpec, sensors.get("primary"), f"{source}: [sensors.primary]")
+    primary = _dataclass(RangefinderSpec, sensors.get("primary"), f"{source}: [sensors.primary]", base=PRIMARY_DEFAULTS)
     short = _dataclass(RangefinderSpec, sensors.get("short_range"), f"{source}: [sensors.short_range]",
                        base=SHORT_RANGE_DEFAULTS)
     imu = _dataclass(ImuSpec, sensors.get("imu"), f"{source}: [sensors.imu]")

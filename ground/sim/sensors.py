@@ -214,7 +214,7 @@ class RangefinderSpec:
     dropout_probability: float = 0.0
     divergence_rad: float = 1.0e-3
     mixed_return_probability: float = 0.5
-    cant_rad: float = -0.2  # the mount: boresight from the thrust axis, + toward downrange (the flight is told)
+    cant_rad: float = 0.0  # the mount: boresight from the thrust axis, + toward downrange (the flight is told)
     misalignment_rad: float = 0.0  # a mounting error on top of the cant (the flight is not told)
 
 
