@@ -241,4 +241,10 @@ int32_t alt_profile_interpolate(const alt_profile *p, double x_m, double *elevat
 int32_t alt_profile_lookup(const alt_profile *p, double x_m, double *elevation_m, double *variance_m2,
                            double *time_s);
 
+/* The nearest cell holding something beyond x_m's cell, looking direction (+1 downrange, -1 up)
+ * over at most max_cells cells (1..ALT_PROFILE_CELLS): its source (ALT_CELL_EMPTY: none within
+ * reach or the window) and (when found) the downrange of its centre, elevation, variance, time. */
+int32_t alt_profile_next_known(const alt_profile *p, double x_m, int32_t direction, int32_t max_cells,
+                               double *x_cell_m, double *elevation_m, double *variance_m2, double *time_s);
+
 #endif

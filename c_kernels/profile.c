@@ -1,6 +1,7 @@
 /*
  * The look-ahead terrain profile: see altfilter.h. C99, no allocation, no I/O, no recursion,
- * no loop; + - * / only (floor for the cell index), so bit-identical across architectures.
+ * no loop but next_known's bounded scan; + - * / only (floor for the cell index), so bit-identical
+ * across architectures.
  */
 #include "altfilter.h"
 
@@ -192,4 +193,38 @@ int32_t alt_profile_interpolate(const alt_profile *p, double x_m, double *elevat
         *variance_m2 = v0 > v1 ? v0 : v1;
     }
     return s0 == ALT_CELL_BEAM || s1 == ALT_CELL_BEAM ? ALT_CELL_BEAM : s0;
+}
+
+int32_t alt_profile_next_known(const alt_profile *p, double x_m, int32_t direction, int32_t max_cells,
+                               double *x_cell_m, double *elevation_m, double *variance_m2, double *time_s)
+{
+    if (p == NULL || !finite(x_m) || fabs(x_m) > MAX_ABS_X_M || (direction != 1 && direction != -1) ||
+        max_cells < 1 || max_cells > ALT_PROFILE_CELLS) {
+        return ALT_CELL_EMPTY;
+    }
+    const int64_t k0 = cell_index(p, x_m);
+    for (int32_t n = 1; n <= max_cells; ++n) {
+        const int64_t k = k0 + (int64_t)direction * n;
+        if (!in_window(p, k)) {
+            return ALT_CELL_EMPTY;
+        }
+        const int64_t i = k % ALT_PROFILE_CELLS;
+        const alt_cell *c = &p->cell[i < 0 ? i + ALT_PROFILE_CELLS : i];
+        if (c->index == k && c->source != ALT_CELL_EMPTY) {
+            if (x_cell_m != NULL) {
+                *x_cell_m = ((double)k + 0.5) * p->cell_m;
+            }
+            if (elevation_m != NULL) {
+                *elevation_m = c->elevation_m + p->offset_m;
+            }
+            if (variance_m2 != NULL) {
+                *variance_m2 = c->variance_m2;
+            }
+            if (time_s != NULL) {
+                *time_s = c->time_s;
+            }
+            return c->source;
+        }
+    }
+    return ALT_CELL_EMPTY;
 }

@@ -197,6 +197,7 @@ def _estimation(config: dict, devices: Devices, flight_time: FlightTime, events:
         divergence_rad={PRIMARY_ALTIMETER: est.get("primary_divergence_rad", 1e-3),
                         SHORT_RANGE_ALTIMETER: est.get("short_range_divergence_rad", 3.5e-3)},
         max_tilt_rad=est.get("max_tilt_rad", 0.785), near_m=est.get("near_footprint_m", 100.0),
+        agree_beyond_m=est.get("agree_beyond_m", 20.0),
         slope=float(filt.config()["terrain_gradient"]))  # type: ignore[arg-type]
     terrain_map = None
     if est.get("terrain_map"):

@@ -46,7 +46,7 @@ class TerrainProfile:
                              f"({gate_sigma}), 1 <= replace_after <= 100 ({replace_after}), "
                              f"0 <= behind < {CELLS} ({behind})")
         self.cell_m = cell_m
-        self._out = ffi.new("double[3]")
+        self._out = ffi.new("double[4]")
 
     @property
     def length_m(self) -> float:
@@ -73,6 +73,15 @@ class TerrainProfile:
         out = self._out
         source = lib.alt_profile_interpolate(self._p, x_m, out, out + 1)
         return (Source(source), out[0], out[1]) if source != lib.ALT_CELL_EMPTY else (Source.EMPTY, 0.0, 0.0)
+
+    def next_known(self, x_m: float, direction: int = 1, max_cells: int = CELLS) -> tuple[float, Cell] | None:
+        """The nearest cell holding something beyond x_m's own, looking downrange (+1) or back
+        (-1) over at most max_cells: (its centre's downrange, the cell), or None."""
+        out = self._out
+        source = lib.alt_profile_next_known(self._p, x_m, direction, max_cells, out, out + 1, out + 2, out + 3)
+        if source == lib.ALT_CELL_EMPTY:
+            return None
+        return out[0], Cell(Source(source), out[1], out[2], out[3])
 
     def lookup(self, x_m: float) -> Cell:
         out = self._out

@@ -54,8 +54,10 @@ class RangeOutcome(NamedTuple):
 
 PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height updates
 ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists
-BRAKING_RATIO = 2.0
-FOLLOW_DOUBT = 0.25  # following the profile's shape adds (half the change)^2 of doubt  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
+BRAKING_RATIO = 2.0  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
+CROSSING_MARGIN_S = 1.0  # a near footprint that differs waits this long after the vehicle should be over it
+SHADOW_AHEAD_CELLS = 200  # a gap of unseen ground is looked across this far (20 km at 100 m cells)
+FOLLOW_DOUBT = 0.25  # following the profile's shape adds (half the change)^2 of doubt
 NOT_FUSED = "not fused: the short-range altimeter has the ground"
 NOT_FUSED_IMU_GAP = "not fused: no IMU, the state is stale"
 AHEAD = "the footprint is not under the vehicle: into the look-ahead profile"
@@ -82,10 +84,23 @@ class SlantModel:
     max_tilt_rad: float = 0.785  # beyond this a beam says nothing about the ground below (PX4: cos 0.707)
     near_m: float = 100.0  # a footprint this close to the vehicle's own ground updates its height ...
     near_fraction: float = 0.3  # ... or this fraction of the drop to it (a near-vertical beam from high up)
+    agree_beyond_m: float = 20.0  # a near footprint farther than this from the vehicle must agree with its ground
     fix_window_s: float = 1.0  # a height update this recent: the profile does not reset the terrain
     max_age_s: float = 120.0  # profile cells older than this are not used
     slope: float = 0.05  # the terrain slope a footprint's spread and offset may lie on
     revisit_s: float = 1.0  # a cell seen at least this long ago measures the altitude when seen again
+
+
+@dataclass
+class Shadow:
+    """Ground the beam could not see beyond an edge. Past x_star its line of sight proved the
+    ground lower than the ground seen behind the gap; x_near is the footprint that proved it
+    nearest the edge, (x_low, z_low) the lowest ground such footprints saw."""
+
+    x_star: float
+    x_near: float
+    x_low: float
+    z_low: float
 
 
 @dataclass
@@ -177,6 +192,9 @@ class EstimationTask:
         self._cell: int | None = None  # the profile cell under the vehicle
         self._followed: tuple | None = None  # the profile under the vehicle at the last tick
         self._last_far_range: dict[int, float] = {}
+        self._shadow_from: Shadow | None = None  # ground past x* proved lower than behind a gap
+        self._suspect_until: float | None = None  # profile cells before this may be returns off an edge
+        self._waiting_until: dict[int, float] = {}  # per sensor: a near footprint that differs waits till then
         self._stuck_cfg = (float(cfg["stuck_tolerance_m"]), float(cfg["stuck_min_speed_mps"]))  # type: ignore[arg-type]
         self.last_height_update_s = -math.inf
         self.output = EstimationOutput()
@@ -239,9 +257,9 @@ class EstimationTask:
             out.invalid_imu += 1  # refused (e.g. beyond the kernel's force limit): missing, as above
             return
         out.imu_last_s = s.time_s
-        # The vertical accelerometer error, taken as the thrust axis's own (body z), leaks
-        # -β tan θ into the horizontal when pitched, where nothing measures it: take the filter's
-        # estimate of it out there too.
+        # The vertical accelerometer error, taken as the thrust axis's own (body z: a bias that
+        # jumped), leaks -β tan θ into the horizontal when pitched, where nothing measures it:
+        # take the filter's estimate of it out there too.
         if abs(self.attitude.sin_pitch) < 0.7071 * self.attitude.cos_pitch:
             f_downrange += self.filter.x[2] * self.attitude.sin_pitch / self.attitude.cos_pitch
         self._held_force = (f_up, f_downrange)
@@ -283,6 +301,7 @@ class EstimationTask:
             return
         cell = self._cell_at(x, now)
         if cell.source == Source.EMPTY:
+            self._shadow(x, now)
             return
         f = self.filter
         est = f.estimate()
@@ -304,6 +323,10 @@ class EstimationTask:
         # than the filter already does.
         y = cell.elevation_m - est.terrain_elevation_m
         hat_var = est.height_above_terrain_sigma_m ** 2
+        if self._suspect_until is not None:
+            if (self._suspect_until - x) * self.vx > 0.0:
+                return  # a cell in an edge's shadow (see _shadow): it may be a return off the edge
+            self._suspect_until = None
         if y * y <= 9.0 * (hat_var + variance):
             self.output.last_height_fix_s = now  # the ground below is what the filter holds
             if variance < hat_var:
@@ -311,6 +334,68 @@ class EstimationTask:
                 if status == Status.ACCEPTED:
                     self.output.profile_fixes += 1
         elif f.reset_terrain(cell.elevation_m, variance):
+            self.output.last_height_fix_s = now
+            self.output.profile_fixes += 1
+            self.output.steps_ahead += 1
+            self.events.emit("TERRAIN_STEP_AHEAD", y)
+
+    def _note_shadow(self, x_f: float, fp, beam: float) -> None:
+        """A far sample in a new cell, with a gap of unseen ground before it and higher ground
+        seen behind the gap: the beam passed over an edge. Its line of sight, traced back from
+        the footprint, rises to the height of that higher ground at x*: ground beyond x* is
+        below it (else the beam would have hit it there), so a vehicle past x* has crossed the
+        edge. The edge is somewhere between the seen ground and x*; x* is the earliest point
+        the samples prove, and the sample that grazes the edge proves the earliest x*."""
+        behind = self.profile.next_known(x_f, -1 if fp.offset_m >= 0.0 else 1, SHADOW_AHEAD_CELLS)  # type: ignore[union-attr]
+        if behind is None:
+            return
+        x_b, cell_b = behind
+        rise = cell_b.elevation_m - fp.elevation_m
+        if abs(x_f - x_b) < 1.5 * self.profile.cell_m or rise * rise <= 9.0 * (cell_b.variance_m2 + fp.variance_m2):  # type: ignore[union-attr]
+            return  # no gap, or no drop across it
+        incidence = abs(beam) + abs(fp.offset_m) / self.radius_m  # from the local vertical at the footprint
+        x_star = x_f - math.copysign(rise * math.tan(incidence), fp.offset_m)
+        if (x_star - x_b) * (x_f - x_b) < 0.0:
+            x_star = x_b  # the line of sight clears the edge right where the seen ground ends
+        known = self._shadow_from
+        if known is None or (known.x_star - self.downrange_m) * fp.offset_m <= 0.0:  # none ahead of the vehicle
+            self._shadow_from = Shadow(x_star, x_f, x_f, fp.elevation_m)
+            return
+        if abs(x_star - self.downrange_m) < abs(known.x_star - self.downrange_m):
+            known.x_star, known.x_near = x_star, x_f
+        if fp.elevation_m < known.z_low:
+            known.x_low, known.z_low = x_f, fp.elevation_m
+
+    def _shadow(self, x: float, now: float) -> None:
+        """Over ground the beam never saw, past the point x* where a beam's line of sight proved
+        the ground lower than the ground seen behind (see _note_shadow): the vehicle crossed an
+        edge (a plateau's end, a crater's rim) whose far side the beam could not see. The ground
+        below is taken as the ground seen beyond the gap, in doubt by the slope it may have over
+        the gap (the HAKUTO-R rim: the drop is believed when it is crossed, not after)."""
+        known = self._shadow_from
+        direction = 1 if self.vx >= 0.0 else -1
+        if known is None or (x - known.x_star) * direction < 0.0:
+            return
+        self._shadow_from = None
+        x_ahead = known.x_near  # the ground that proved the drop nearest the edge
+        cell = self.profile.lookup(x_ahead)  # type: ignore[union-attr]
+        age = now - cell.time_s
+        if cell.source != Source.BEAM or age > self.slant.max_age_s:
+            return
+        f = self.filter
+        est = f.estimate()
+        gap = self.slant.slope * abs(x_ahead - x)
+        # the samples that proved the drop may disagree (one that grazed the edge, one beyond it):
+        # the nearest one's ground is taken, doubted down to the lowest of them
+        spread = cell.elevation_m - known.z_low
+        variance = cell.variance_m2 + gap * gap + spread * spread + f.P[1][1] * age * age + \
+            self._accel_psd * age ** 3 / 3.0
+        y = cell.elevation_m - est.terrain_elevation_m
+        # past x* the ground is proved to be other than the ground behind: taken, whatever the gate
+        if f.reset_terrain(cell.elevation_m, variance):
+            # cells up to the lowest proving footprint may hold returns off the edge itself:
+            # they do not narrow the doubt before an altimeter sees the ground below
+            self._suspect_until = known.x_low if spread * spread > cell.variance_m2 else None
             self.output.last_height_fix_s = now
             self.output.profile_fixes += 1
             self.output.steps_ahead += 1
@@ -384,12 +469,8 @@ class EstimationTask:
         if slant.mode == SlantMode.PROFILE:
             x_f = self.downrange_m + fp.offset_m
             far = tilted or abs(fp.offset_m) > slant.near_m + slant.near_fraction * fp.drop_m
-            if not far and abs(fp.offset_m) > slant.near_m:
-                # a footprint a little ahead speaks for the ground below only while it agrees with
-                # it: ground ahead that differs (a drop, a rim) waits in the profile for the vehicle
-                est = f.estimate()
-                y = fp.drop_m - est.height_above_terrain_m
-                far = y * y > 9.0 * (est.height_above_terrain_sigma_m ** 2 + fp.variance_m2)
+            if not far and abs(fp.offset_m) > slant.agree_beyond_m:
+                far = self._waits_for_crossing(sensor_id, fp, reading.time_s)
             if far and self._stuck(sensor_id, r):
                 # the kernel judges repeats of the samples it sees; the profile's are judged here
                 return RangeOutcome(sensor_id, reading.time_s, Status.REJECTED_STUCK, r, reading.sigma_m, AHEAD,
@@ -406,6 +487,8 @@ class EstimationTask:
                                         pstatus, fp.offset_m)
             pstatus = self.profile.observe(x_f, fp.elevation_m, fp.variance_m2, reading.time_s,  # type: ignore[union-attr]
                                            Source.BEAM, fp.attitude_m2)
+            if pstatus == ProfileStatus.NEW and far:
+                self._note_shadow(x_f, fp, beam)
             if pstatus == ProfileStatus.HELD and cell.source == Source.MAP:
                 self.events.emit("TERRAIN_MAP_DISAGREES", x_f, fp.elevation_m)
             if far:
@@ -428,6 +511,26 @@ class EstimationTask:
             self.output.last_height_fix_s = self.output.time_s
         return RangeOutcome(sensor_id, reading.time_s, status, r, reading.sigma_m, "", True, fp.drop_m, pstatus,
                             fp.offset_m)
+
+    def _waits_for_crossing(self, sensor_id: int, fp, now: float) -> bool:
+        """A near footprint some way off speaks for the ground below only while it agrees with
+        it: ground ahead that differs (a drop, a rim: the footprint is already past an edge the
+        vehicle has yet to cross) waits in the profile for the vehicle. It waits only as long as
+        the vehicle takes to get there (plus a second): a disagreement that outlasts the crossing
+        is the estimate's, and the samples go to the filter, whose step logic judges them."""
+        est = self.filter.estimate()
+        y = fp.drop_m - est.height_above_terrain_m
+        if y * y <= 9.0 * (est.height_above_terrain_sigma_m ** 2 + fp.variance_m2):
+            self._waiting_until.pop(sensor_id, None)
+            return False
+        until = self._waiting_until.get(sensor_id)
+        if until is None:
+            ahead = fp.offset_m * (1.0 if self.vx >= 0.0 else -1.0)
+            if ahead <= 0.0:
+                return False  # ground the vehicle has passed: nothing to wait for
+            until = now + ahead / max(abs(self.vx), 1.0) + CROSSING_MARGIN_S
+            self._waiting_until[sensor_id] = until
+        return now < until
 
     def _stuck(self, sensor_id: int, range_m: float) -> bool:
         """The same reading again (within the kernel's stuck tolerance) while the vehicle moves:

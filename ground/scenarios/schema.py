@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flight.estimation.terrain_map import TerrainMap, TerrainMapError
 from flight.tomlio import check_table, read_toml
 from ground.sim import faults as fault_mod
 from ground.sim import terrain as terrain_mod
@@ -43,6 +44,7 @@ class Navigation:
     terrain_prior_sigma_m: float = 300.0
     downrange_sigma_m: float = 100.0  # orbit determination along the track
     attitude_sigma_rad: float = 1.0e-4  # the star tracker's hand-over (20 arcsec)
+    terrain_map: str | None = None  # an onboard map (CSV downrange_m,elevation_m,sigma_m), relative to the scenario
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,15 @@ def parse(doc: dict[str, Any], source: str = "<scenario>", base_dir: Path = HERE
         positive = f.name in ("altitude_sigma_m", "terrain_prior_sigma_m")
         if f.name.endswith(("sigma_m", "sigma_mps", "sigma_rad")) and (v < 0 or (positive and v <= 0)):
             raise ScenarioError(f"{source}: [navigation] {f.name} must be {'> 0' if positive else '>= 0'}")
+    if navigation.terrain_map is not None:
+        if not isinstance(navigation.terrain_map, str):
+            raise ScenarioError(f"{source}: [navigation] terrain_map must be a file name")
+        path = (base_dir / navigation.terrain_map).resolve()
+        try:
+            TerrainMap.from_csv(str(path))
+        except TerrainMapError as exc:
+            raise ScenarioError(f"{source}: [navigation] terrain_map: {exc}") from None
+        navigation = dataclasses.replace(navigation, terrain_map=str(path))
     terrain = doc.get("terrain", {})
     if not isinstance(terrain, dict):
         raise ScenarioError(f"{source}: [terrain] must be a table")
