@@ -174,7 +174,9 @@ def real_devices(config: dict, clock_s: Callable[[], float], source: str = "conf
             raise ConfigError(f"{source}: [devices.{name}] device = '/dev/...' is needed with kind = 'real'")
     if ("bus" in i2c) == ("bridge" in i2c):
         raise ConfigError(f"{source}: [devices.i2c] needs exactly one of bus = N (smbus2) and bridge = 'PATH' (the rig)")
-    bus: Any = BridgeBus(i2c["bridge"]) if "bridge" in i2c else LazySMBus(i2c["bus"])
+    if "timeout_s" in i2c and "bridge" not in i2c:
+        raise ConfigError(f"{source}: [devices.i2c] timeout_s is the bridge's (a bus times out in the kernel)")
+    bus: Any = BridgeBus(i2c["bridge"], i2c.get("timeout_s", 0.005)) if "bridge" in i2c else LazySMBus(i2c["bus"])
     on_bus = f"bridge {i2c['bridge']}" if "bridge" in i2c else f"/dev/i2c-{i2c['bus']}"
     try:
         lrf = Rangefinder(rf["device"], clock_s, rate_hz=rf.get("rate_hz", 5.0), baudrate=rf.get("baudrate", 115200),
