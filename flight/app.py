@@ -55,7 +55,13 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(f"lander-flight: {refused}", file=sys.stderr)
     slots = None if duration is None else int(duration * 1e9 // system.executive.period_ns)
-    signal.signal(signal.SIGTERM, lambda *_: system.executive.stop())  # stop cleanly: log flushed
+    def stop(*_) -> None:  # stop cleanly: log flushed (a wait for the rig's clock ends too)
+        system.executive.stop()
+        interrupt = getattr(system.clock, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+
+    signal.signal(signal.SIGTERM, stop)
     ended = ""
     try:
         system.executive.run(slots=slots, until=system.guidance.touched_down if args.until_touchdown else None)

@@ -129,6 +129,7 @@ class RigClock:
         self._wait: struct.Struct | None = None
         self._now = 0
         self.waits = 0
+        self._interrupted = False
         deadline = time.monotonic() + connect_timeout_s
         while True:  # the rig may still be binding: retry for a while, then say why
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -178,9 +179,19 @@ class RigClock:
             except OSError as exc:
                 raise ClockLost(f"rig clock {self.path}: {exc}") from None
             if not chunk:
+                if self._interrupted:
+                    raise ClockStopped("stopped while waiting for the rig")
                 raise ClockLost(f"rig clock {self.path}: the rig closed the connection")
             buf += chunk
         return bytes(buf)
+
+    def interrupt(self) -> None:
+        """End a wait for the rig from a signal handler (SIGTERM): the wait raises ClockStopped."""
+        self._interrupted = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def close(self) -> None:
         self.sock.close()
