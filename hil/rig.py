@@ -313,6 +313,9 @@ class _Run:
         self.device_faults = DeviceFaults()
         self.imu = ImuSample(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         self.imu_silent = False
+        self._dead_primary = any(f.kind == "dead" for f in self.world.primary_model.faults)
+        self._dead_short = any(f.kind == "dead" for f in self.world.short_model.faults)
+        self._fault_state: tuple = (False, (False, False))
         self.seq = 0
         self.step = 0
         self.stalls = 0  # the rig's own (drain, ACK) timeouts
@@ -406,8 +409,15 @@ class _Run:
     def fault_frames(self, t_s: float) -> bytes:
         """FAULT frames due at t: the rig's own faults (an emulator restart happens here), and
         the simulator's that only the emulated part can show (a dead altimeter, an IMU gap)."""
+        actions = self.faults.due(t_s)
+        dead_now = (self._dead_primary and dead(self.world, "primary"),
+                    self._dead_short and dead(self.world, "short_range"))
+        state = (self.imu_silent, dead_now)
+        if not actions and state == self._fault_state and not self.faults.in_force:
+            return b""  # every step but a few: nothing changes
+        self._fault_state = state
         out = b""
-        for action in self.faults.due(t_s):
+        for action in actions:
             entry = {"fault": action.fault.label, "at_s": round(t_s, 3), "begin": action.begin}
             self.fault_log.append(entry)
             if action.fault.kind == "emulator_restart":
@@ -419,7 +429,7 @@ class _Run:
                 out += action.frames()
             elif not action.begin:
                 self._pending_recovery.append({"fault": action.fault, "since_s": t_s, "entry": entry})
-        active = self.faults.active(t_s)
+        active = self.faults.in_force
         want: dict[str, tuple[bool, bool, float | None]] = {}
         for device in rig_faults.DEVICES:
             mine = [f for f in active if f.device == device]
@@ -429,9 +439,9 @@ class _Run:
             if device == "imu":
                 silent = silent or self.imu_silent
             elif device == "rangefinder":
-                silent = silent or dead(self.world, "primary")
+                silent = silent or dead_now[0]
             elif device == "lidar":
-                silent = silent or dead(self.world, "short_range")
+                silent = silent or dead_now[1]
             want[device] = (unplug, silent, lies[-1] if lies else None)
         return self.device_faults.frames(want) + out
 
@@ -504,8 +514,11 @@ class _Run:
             else:
                 assert self.telemetry is not None
                 dev = rig_faults.FLIGHT_DEVICE.get(f.device)
-                done = any(name == "DEVICE_LINK" and args[0] == dev and args[1] == 1 and t >= p["since_s"] - 1e-9
-                           for t, name, args in self.telemetry.events)
+                back = [t for t, name, args in self.telemetry.events
+                        if name == "DEVICE_LINK" and args[0] == dev and args[1] == 1 and t >= p["since_s"] - 1e-9]
+                if back:  # the flight's own time of the event (its clock is the rig's in lockstep)
+                    p["entry"]["recovered_after_s"] = round(back[0] - p["since_s"], 3)
+                    continue
             if done:
                 p["entry"]["recovered_after_s"] = round(t_s - p["since_s"], 3)
             else:
@@ -533,7 +546,8 @@ class _Run:
             self.slots += 1
             self.view.from_report(w.values)
             self._record_report(w.values)
-            self.telemetry.drain()
+            if self.slots % 10 == 0:  # housekeeping comes at 10 Hz; an empty socket costs a syscall
+                self.telemetry.drain()
             c = dict(zip(wiring.RIG_COUNTERS, w.counters))
             self.note_recovery(w0.time_s, c)
             if w0.finished() or w0.time_s >= limit:
@@ -546,10 +560,8 @@ class _Run:
             if w.deadline_ns > round(w0.time_s * 1e9):
                 self.step += 1
                 self.recorder(w.deadline_ns)  # the world steps (with the flight's last command) and is recorded
-                faults = self.fault_frames(w0.time_s)
                 values = self.values(lockstep=True)
-                faults += self.fault_frames(w0.time_s)  # an IMU gap found by this step's sample
-                ack = self.sync(faults + st.encode_values(values))
+                ack = self.sync(self.fault_frames(w0.time_s) + st.encode_values(values))
                 if ack.last_step != values.step:
                     raise RigError(f"the emulator acknowledged step {ack.last_step}, not {values.step}")
             self.clock.go(max(w.deadline_ns, round(w0.time_s * 1e9)))
@@ -760,42 +772,34 @@ def run_to_dir(scenario: Scenario, out: Path, settings: RigSettings = RigSetting
 
 
 # -- campaigns --------------------------------------------------------------------------------
-def campaign_runner(rig: str, emulator: str | None = None):
-    """`lander campaign --rig sil-process` (each run on this rig, lockstep, in a scratch folder)
-    or `--rig bench --emulator PORT` (each run on the bench, real time; the flight computer at
-    LANDER_BENCH_FLIGHT, default udp:lander-fc.local:10016, commanded with LANDER_BENCH_KEY)."""
-    import os
+@dataclass(frozen=True)
+class RigRunner:
+    """A campaign runner flying each run on this rig (a plain object: it travels to pool
+    processes and Dask workers). Each run gets a scratch folder and its own emulator, flight and
+    sockets, so runs in parallel do not meet."""
 
-    from ground.campaign.execution import CampaignAbort, RigUnavailable
-    from hil.campaign import navigation_error
+    rig: str
+    emulator: str | None = None
+    flight_address: tuple[str, int] | None = None
+    key_file: str | None = None
 
-    if rig == "sil-process":
-        settings_for = lambda spec: RigSettings(estimator=spec.estimator, seed=spec.sim_seed, record=False,  # noqa: E731
-                                                plot=False)
-    elif rig == "bench":
-        if not emulator:
-            raise RigUnavailable("--rig bench needs --emulator PORT")
-        address = parse_flight_address(os.environ.get("LANDER_BENCH_FLIGHT", "udp:lander-fc.local:10016"))
-        key = os.environ.get("LANDER_BENCH_KEY")
-        settings_for = lambda spec: RigSettings(estimator=spec.estimator, seed=spec.sim_seed, record=False,  # noqa: E731
-                                                plot=False, emulator_port=emulator, flight_address=address,
-                                                key_file=key)
-    else:
-        raise RigUnavailable(f"no rig {rig!r} here (sil-process, bench)")
+    def __call__(self, spec) -> dict[str, Any]:
+        from ground.campaign.execution import CampaignAbort
+        from hil.campaign import navigation_error
 
-    def runner(spec) -> dict[str, Any]:
         scenario = spec.build_scenario()
         try:
             faults = tuple(rig_faults.from_document(spec.document, spec.source))
         except rig_faults.RigFaultError as exc:
             raise CampaignAbort(str(exc)) from None
-        settings = settings_for(spec)
-        settings = RigSettings(**{**settings.__dict__, "faults": faults})
+        settings = RigSettings(estimator=spec.estimator, seed=spec.sim_seed, faults=faults, record=False, plot=False,
+                               realtime=self.rig == "bench", emulator_port=self.emulator if self.rig == "bench" else None,
+                               flight_address=self.flight_address, key_file=self.key_file)
         with tempfile.TemporaryDirectory(prefix="lander-campaign-run-") as scratch:
             try:
                 result = run(scenario, Path(scratch), settings)
             except RigError as exc:
-                if rig == "bench":
+                if self.rig == "bench":  # the board is gone or wrong: no later run can fly either
                     raise CampaignAbort(f"the bench: {exc}") from None
                 raise
         summary = dict(result.summary)
@@ -803,7 +807,27 @@ def campaign_runner(rig: str, emulator: str | None = None):
         summary["navigation_error"] = navigation_error(scenario, spec.estimator, result.terrain, spec.sim_seed)
         return summary
 
-    return runner
+
+def campaign_runner(rig: str, emulator: str | None = None) -> RigRunner:
+    """`lander campaign --rig sil-process` (each run on this rig, lockstep, in a scratch folder)
+    or `--rig bench --emulator PORT` (each run on the bench, real time; the flight computer at
+    LANDER_BENCH_FLIGHT, default udp:lander-fc.local:10016, commanded with the key file
+    LANDER_BENCH_KEY; it must be configured for the campaign's scenario, see hil/README.md)."""
+    import os
+
+    from ground.campaign.execution import RigUnavailable
+
+    if rig == "sil-process":
+        return RigRunner(rig)
+    if rig == "bench":
+        if not emulator:
+            raise RigUnavailable("--rig bench needs --emulator PORT")
+        try:
+            address = parse_flight_address(os.environ.get("LANDER_BENCH_FLIGHT", "udp:lander-fc.local:10016"))
+        except ValueError as exc:
+            raise RigUnavailable(f"LANDER_BENCH_FLIGHT: {exc}") from None
+        return RigRunner(rig, emulator, address, os.environ.get("LANDER_BENCH_KEY"))
+    raise RigUnavailable(f"no rig {rig!r} here (sil-process, bench)")
 
 
 def parse_flight_address(text: str) -> tuple[str, int]:

@@ -148,12 +148,18 @@ class Schedule:
         actions += [Action(f.end_s, f, False) for f in faults if math.isfinite(f.end_s)]
         self.actions = sorted(actions, key=lambda a: (a.time_s, not a.begin))
         self._next = 0
+        self._next_time = self.actions[0].time_s if self.actions else math.inf
+        self.in_force: list[RigFault] = []  # begun and not ended, as of the last due()
 
     def due(self, t_s: float) -> list[Action]:
+        if t_s + 1e-9 < self._next_time:  # the common case, every step: nothing
+            return []
         out = []
         while self._next < len(self.actions) and self.actions[self._next].time_s <= t_s + 1e-9:
             out.append(self.actions[self._next])
             self._next += 1
+        self._next_time = self.actions[self._next].time_s if self._next < len(self.actions) else math.inf
+        self.in_force = self.active(t_s)
         return out
 
     def active(self, t_s: float) -> list[RigFault]:
