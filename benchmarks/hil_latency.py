@@ -36,11 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from board.emulator import stream as st  # noqa: E402
-from ground.scenarios import load  # noqa: E402
-from ground.scenarios.schema import Criteria  # noqa: E402
-from hil import rig, sil  # noqa: E402
-from hil.rig_links import EmulatorProcess, Stream  # noqa: E402
+from board.emulator import stream as st
+from ground.scenarios import load
+from ground.scenarios.schema import Criteria
+from hil import rig, sil
+from hil.rig_links import EmulatorProcess, Stream
 
 LSB_MPS2 = 9.80665 / 2048.0
 

@@ -77,9 +77,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 def _cmd_hil(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from flight.tomlio import read_toml
     from ground import report
     from ground.scenarios.schema import resolve
-    from flight.tomlio import read_toml
     from hil import rig, rig_faults
 
     if args.sil == bool(args.emulator):
@@ -129,8 +129,8 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         rec = f.get("recovered_after_s")
         print(f"  rig fault     {f['fault']} {'injected' if f['begin'] else 'ended'} at {f['at_s']:.2f} s"
               + (f", recovered after {rec:.2f} s" if rec is not None else ""))
-    print(f"  also          telemetry.jsonl, flight-log/, flight.toml, flight.out, flight-report.json, "
-          f"preflight.txt, filter.f64")
+    print("  also          telemetry.jsonl, flight-log/, flight.toml, flight.out, flight-report.json, "
+          "preflight.txt, filter.f64")
     return 0
 
 

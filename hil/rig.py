@@ -35,12 +35,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 from board.emulator import stream as st
 from flight import wiring
 from flight.devices import engine_link
-from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER, ImuSample, RangeSample
+from flight.devices.interfaces import (
+    PRIMARY_ALTIMETER,
+    SHORT_RANGE_ALTIMETER,
+    ImuSample,
+    RangeSample,
+)
 from flight.estimation.altitude_filter import Policy, Status
 from flight.guidance.descent import Phase
 from ground.scenarios import Scenario
@@ -72,6 +77,7 @@ class RigSettings:
     flight_address: tuple[str, int] | None = None  # the bench: the flight computer's telemetry/command link
     key_file: str | None = None  # the bench: the command key (ARM, START_DESCENT)
     ground_port: int = 10015  # the bench: where the flight sends telemetry
+    bench_wait_s: float = 600.0  # the bench: how long to wait for the flight computer to come up
     record: bool = True
     trace_hz: float = 10.0
     plot: bool = True
@@ -103,7 +109,7 @@ class FlightView:
     from the flight process: its per-slot report (lockstep), its housekeeping (real time), its
     end-of-run report. Nothing of the flight runs here."""
 
-    FIELDS = {name: i for i, name in enumerate(wiring.RIG_REPORT)}
+    FIELDS: ClassVar[dict[str, int]] = {name: i for i, name in enumerate(wiring.RIG_REPORT)}
 
     def __init__(self) -> None:
         self.estimation = SimpleNamespace(output=SimpleNamespace(estimate=None), vx=0.0, filter=_Counts())
@@ -299,7 +305,7 @@ class _Run:
         self.terrain = terrain
         self.world = sil.make_world(scenario, terrain, settings.seed)
         take_over_ranges(self.world)
-        self.recorder = sil._Recorder(self.world, round(100 / settings.trace_hz) if settings.record else 0)  # noqa: SLF001 - hil/sil.py's own recorder, reused
+        self.recorder = sil._Recorder(self.world, round(100 / settings.trace_hz) if settings.record else 0)
         self.view = FlightView()
         self.recorder.system = self.view  # type: ignore[assignment]
         self.runtime = Path(tempfile.mkdtemp(prefix="lander-rig-"))  # short paths: unix sockets <= 107 bytes
@@ -548,7 +554,7 @@ class _Run:
             self._record_report(w.values)
             if self.slots % 10 == 0:  # housekeeping comes at 10 Hz; an empty socket costs a syscall
                 self.telemetry.drain()
-            c = dict(zip(wiring.RIG_COUNTERS, w.counters))
+            c: dict[str, int] = dict(zip(wiring.RIG_COUNTERS, w.counters))
             self.note_recovery(w0.time_s, c)
             if w0.finished() or w0.time_s >= limit:
                 self.clock.stop(max(w.deadline_ns, round(w0.time_s * 1e9)))
@@ -578,6 +584,9 @@ class _Run:
         assert self.stream is not None and self.telemetry is not None
         tm = self.telemetry
         w0 = self.world
+        if command is None:  # the bench: at rest until the flight computer is up (its preflight runs first)
+            self.stream.write(st.encode_values(bench_at_rest()))
+            self.wait_for_flight(self.settings.bench_wait_s)
         self.stream.write(self.fault_frames(0.0) + st.encode_values(self.values(lockstep=False)))
         if command is not None:
             self.flight = FlightProcess(command, env, self.out / "flight.out")
@@ -587,6 +596,10 @@ class _Run:
         deadline = time.monotonic() + 60.0
         while tm.last_hk is None or int(tm.last_hk["phase"]) < int(Phase.BRAKING):
             tm.drain()
+            refused = [v for v in tm.verifications if v[0] == 8]  # [1,8]: completion failure
+            if refused:
+                raise RigError("the flight refused ARM or START_DESCENT (out of phase): has its preflight passed in "
+                               "this boot? (its unit's journal shows the preflight's OK/FAIL lines)")
             if time.monotonic() > deadline:
                 raise RigError("the flight did not start its descent within 60 s (no BRAKING in its housekeeping)")
             if self.flight is not None and not self.flight.alive():
@@ -623,6 +636,26 @@ class _Run:
                 raise RigError(f"the flight process ended during the run:\n{self.flight.tail()}")
         self.wall_s = time.perf_counter() - wall0
 
+    def wait_for_flight(self, timeout_s: float) -> None:
+        """The bench: the emulator shows a bench at rest (what the flight computer's preflight
+        checks when its service starts) until the flight's housekeeping arrives."""
+        tm = self.telemetry
+        assert tm is not None
+        if not self.settings.key_file:
+            raise RigError("the bench needs --key FILE (the ground's copy of the command key) to ARM the flight")
+        tm.drain()
+        if tm.last_hk is None:
+            print(f"lander hil: the emulator is at rest; waiting up to {timeout_s:.0f} s for the flight computer's "
+                  f"housekeeping on UDP {tm.address[1]} (start or restart its service now: it runs preflight first)",
+                  file=sys.stderr, flush=True)
+        deadline = time.monotonic() + timeout_s
+        while tm.last_hk is None:
+            tm.drain()
+            if time.monotonic() > deadline:
+                raise RigError(f"no housekeeping from the flight on UDP port {tm.address[1]} within {timeout_s:.0f} s: "
+                               "is it running, and is this laptop its [link] remote_host?")
+            time.sleep(0.01)
+
     def arm_bench(self) -> None:
         """The bench: the flight computer runs its own service; ARM and START_DESCENT go to it as
         authenticated telecommands, as from a ground station."""
@@ -631,13 +664,7 @@ class _Run:
         if not self.settings.key_file:
             raise RigError("the bench needs --key FILE (the ground's copy of the command key) to ARM the flight")
         key = Path(self.settings.key_file).read_bytes()
-        deadline = time.monotonic() + 30.0
-        while tm.last_hk is None:
-            tm.drain()
-            if time.monotonic() > deadline:
-                raise RigError(f"no housekeeping from the flight on UDP port {tm.address[1]} within 30 s: is it "
-                               "running, and is this laptop its [link] remote_host?")
-            time.sleep(0.01)
+        assert tm.last_hk is not None
         if int(tm.last_hk["phase"]) != int(Phase.IDLE):
             raise RigError(f"the flight is in phase {Phase(int(tm.last_hk['phase'])).name}, not IDLE: restart it")
         to = self.settings.flight_address
@@ -752,7 +779,7 @@ def run(scenario: Scenario, out: Path, settings: RigSettings = RigSettings(),
         "drivers": final.get("drivers", {}),
         "faults": r.fault_log,
         "telemetry_packets": r.telemetry.packets if r.telemetry else 0,
-        "filter_outputs_sha256": r._report_hash.hexdigest() if lockstep else None,  # noqa: SLF001
+        "filter_outputs_sha256": r._report_hash.hexdigest() if lockstep else None,
     }
     result = RigResult(summary, r.recorder.trace, r.telemetry.events if r.telemetry else [], terrain)
     return result

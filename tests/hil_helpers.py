@@ -49,10 +49,10 @@ def emulator_host() -> Iterator[tuple[Path, subprocess.Popen]]:
 
 def at_rest(**changes) -> bytes:
     """VALUES of a bench at rest (Earth's 1 g, both altimeters on the floor), wall-clocked."""
-    base = dict(step=0, time_us=0, accel_mps2=(0.0, 0.0, 9.80665), gyro_radps=(0.0, 0.0, 0.0), temperature_c=25.0,
-                rangefinder_range_mm=2_000, rangefinder_status=st.RF_VALID, rangefinder_error_code=0,
-                lidar_range_mm=1_500, lidar_status=st.LIDAR_VALID, contact=True, controller_fault=False,
-                lockstep=False)
+    base = {"step": 0, "time_us": 0, "accel_mps2": (0.0, 0.0, 9.80665), "gyro_radps": (0.0, 0.0, 0.0),
+            "temperature_c": 25.0, "rangefinder_range_mm": 2_000, "rangefinder_status": st.RF_VALID,
+            "rangefinder_error_code": 0, "lidar_range_mm": 1_500, "lidar_status": st.LIDAR_VALID, "contact": True,
+            "controller_fault": False, "lockstep": False}
     base.update(changes)
     return st.encode_values(st.Values(**base))
 

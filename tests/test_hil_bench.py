@@ -82,3 +82,33 @@ def test_hil050_a_bench_without_a_flight_says_so(tmp_path):
             assert "needs --key FILE" in str(exc)
         else:
             raise AssertionError("the bench without a key must refuse to ARM")
+
+
+def test_hil050_an_arm_refused_by_the_board_is_reported_with_the_likely_reason(tmp_path):
+    """No preflight on the board in this boot: its ARM gate refuses; the rig says so and stops."""
+    scenario = dataclasses.replace(load("m1-cliff"), criteria=Criteria(time_limit_s=2.0))
+    key = tmp_path / "command.key"
+    key.write_bytes(KEY)
+    key.chmod(0o600)
+    flight_port, ground_port = free_udp_port(), free_udp_port()
+    with emulator_host() as (emu, _):
+        config = rig.flight_config(scenario, "terrain-aware", scenario.terrain(0), 0, emu, tmp_path, ground_port, None)
+        config["link"].update(bind_port=flight_port)
+        config["commands"] = {"key_file": str(key)}
+        rig.write_toml(tmp_path / "board.toml", config)
+        with open(tmp_path / "flight.out", "wb") as log:
+            service = subprocess.Popen([sys.executable, "-m", "flight.app", "--config", str(tmp_path / "board.toml")],
+                                       cwd=ROOT, stdout=log, stderr=log)
+        try:
+            settings = rig.RigSettings(emulator_port=str(emu / "stream"), flight_address=("127.0.0.1", flight_port),
+                                       key_file=str(key), ground_port=ground_port, realtime=True, plot=False)
+            try:
+                rig.run_to_dir(scenario, tmp_path / "out", settings)
+            except rig.RigError as exc:
+                assert "refused ARM" in str(exc) and "preflight" in str(exc)
+            else:
+                raise AssertionError("an ARM refused by the board must stop the run")
+        finally:
+            if service.poll() is None:
+                os.kill(service.pid, signal.SIGTERM)
+                service.wait(timeout=10)

@@ -48,7 +48,7 @@ def test_hil001_real_devices_built_from_the_board_template_keys_touching_nothing
         assert isinstance(lidar, LidarLite) and lidar.period_s == pytest.approx(0.04) and lidar.max_range_m == 180.0
         assert isinstance(d.imu, Icm42688) and d.imu.mounting == ((1, -1.0), (0, 1.0), (2, 1.0))
         assert isinstance(d.engine, EngineLink) and d.contact is d.engine and d.engine.status_timeout_s == 0.5
-        assert isinstance(d.imu.device.bus, LazySMBus) and d.imu.device.bus._smbus is None  # noqa: SLF001
+        assert isinstance(d.imu.device.bus, LazySMBus) and d.imu.device.bus._smbus is None
         assert [n for n, _, _ in d.probes] == ["rangefinder", "short_range", "imu", "engine"]
         # real I2C reads in the estimation task: its budget is the board's, not the simulation's
         assert next(t for t in system.executive.schedule if t.name == "estimation").budget_us == 1200.0
@@ -161,11 +161,11 @@ def test_hil002_no_rig_listening_is_a_clear_start_up_error(tmp_path):
     sock = Path(tempfile.mkdtemp(prefix="lander-test-clock-")) / "absent.sock"
     cfg = tmp_path / "board.toml"
     cfg.write_text(f'[executive]\nclock = "rig"\nrig_socket = "{sock}"\n')
-    env = {**os.environ}
-    proc = subprocess.run([sys.executable, "-c", "import flight.executive.clock as c, sys\n"
-                           "try:\n    c.RigClock(sys.argv[1], connect_timeout_s=0.2)\n"
-                           "except c.ClockLost as e:\n    print(e)", str(sock)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=30, check=False)
+    script = ("import flight.executive.clock as c, sys\n"
+              "try:\n    c.RigClock(sys.argv[1], connect_timeout_s=0.2)\n"
+              "except c.ClockLost as e:\n    print(e)")
+    proc = subprocess.run([sys.executable, "-c", script, str(sock)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30, check=False)
     assert "No such file or directory" in proc.stdout
 
 
