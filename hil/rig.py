@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 import shutil
 import struct
 import sys
@@ -63,6 +64,8 @@ REQUEST_BYTES = len(b">Md1\r")
 COMMAND_FRAME_BYTES = len(engine_link.frame(engine_link.encode_command(0, False, 0.0, 0.0)))  # 13
 SLOT_TIMEOUT_S = 120.0  # one flight slot (qemu-user on a loaded machine is slow; a dead flight is seen sooner)
 DRAIN_TIMEOUT_S = 0.5  # the flight's bytes not in the emulator by then: a lockstep stall
+FLIGHT_FIFO_PRIORITY = 20  # real time: the flight above the rig and the emulator (10), as on the Pi
+RIG_FIFO_PRIORITY = 10
 LOCKSTEP_BUS_TIMEOUT_S = 10.0  # the I2C bridge's answer time in lockstep (an emulator restart takes ~1 s)
 
 
@@ -269,8 +272,30 @@ def flight_config(scenario: Scenario, estimator: str, terrain: Terrain, seed: in
     cfg["link"] = {"kind": "udp", "bind_host": "127.0.0.1", "bind_port": 0, "remote_host": "127.0.0.1",
                    "remote_port": telemetry_port}
     cfg["log"] = {"dir": str(out / "flight-log"), "flush_period_s": 1.0}
+    if clock_socket is None:  # real time: what the Pi's unit asks for, where this machine permits it
+        cfg["realtime"] = {"freeze_gc": True, "lock_memory": True, "fifo_priority": FLIGHT_FIFO_PRIORITY}
     cfg.pop("run", None)
     return cfg
+
+
+@contextlib.contextmanager
+def fifo_priority(priority: int, pids: tuple[int, ...] = ()):
+    """SCHED_FIFO for this process (and `pids`) while in the block, when permitted (root or
+    CAP_SYS_NICE); the old policy back after. Yields whether it was granted. Children started
+    inside inherit it."""
+    try:
+        old = [(pid, os.sched_getscheduler(pid), os.sched_getparam(pid)) for pid in (0, *pids)]
+        for pid in (0, *pids):
+            os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(priority))
+        granted = True
+    except (PermissionError, OSError, AttributeError):
+        old, granted = [], False
+    try:
+        yield granted
+    finally:
+        for pid, policy, param in old:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(pid, policy, param)
 
 
 def write_toml(path: Path, doc: dict[str, Any]) -> None:
@@ -337,6 +362,7 @@ class _Run:
         self.slots = 0
         self.slips = 0
         self.max_late_s = 0.0
+        self.fifo = False
 
     # -- plumbing -----------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -747,7 +773,10 @@ def run(scenario: Scenario, out: Path, settings: RigSettings = RigSettings(),
         if lockstep:
             r.lockstep(command, env)  # type: ignore[arg-type]
         else:
-            r.realtime(command, env)
+            emulator_pid = (r.emulator.proc.pid,) if r.emulator and r.emulator.proc else ()
+            with fifo_priority(RIG_FIFO_PRIORITY, emulator_pid) as granted:
+                r.fifo = granted
+                r.realtime(command, env)
         ended = r.finish()
     finally:
         emulator_stats = r.emulator.stats() if r.emulator is not None else {}
@@ -772,6 +801,8 @@ def run(scenario: Scenario, out: Path, settings: RigSettings = RigSettings(),
         "emulator_restarts": r.restarts,
         "rig_slips": None if lockstep else r.slips,
         "rig_max_late_ms": None if lockstep else round(r.max_late_s * 1e3, 3),
+        "rig_fifo": None if lockstep else r.fifo,
+        "flight_realtime_flags": (r.telemetry.last_hk or {}).get("realtime") if r.telemetry else None,
         "flight_cycle_slips": final.get("total_slips", summary["cycle_slips"]),
         "flight_estimation_us": {k: round(tasks.get("estimation", {}).get(k, 0.0), 1) for k in ("mean_us", "max_us")},
         "flight_tick_mean_us": round(sum(t.get("mean_us", 0.0) * t.get("count", 0) for t in tasks.values())

@@ -43,7 +43,8 @@ def events_named(out: Path, name: str) -> list[tuple[float, list]]:
 
 def assert_rig_run_complete(out: Path, summary: dict) -> None:
     r = summary["rig"]
-    assert r["flight_exit_code"] == 0 and r["preflight"]["passed"] is True
+    assert r["flight_exit_code"] == 0 and r["preflight"]["passed"]
+    assert isinstance(r["rig_fifo"], bool) and r["flight_realtime_flags"] is not None  # what was granted, said is True
     assert len(r["preflight"]["lines"]) == 4 and all(" OK " in line for line in r["preflight"]["lines"])
     for name in ("summary.json", "trace.csv", "telemetry.jsonl", "flight.toml", "flight-report.json", "filter.f64"):
         assert (out / name).is_file(), name
@@ -144,6 +145,7 @@ def test_hil024_realtime_the_flight_on_its_monotonic_clock(tmp_path):
     errors = [abs(float(c[7]) - float(c[2])) for c in (row.split(",") for row in rows) if c[7] != "nan"]
     assert errors and max(errors) < 200.0  # the flight's estimate (its housekeeping) follows the truth
     assert r["flight_exit_code"] == 0 and r["preflight"]["passed"]
+    assert isinstance(r["rig_fifo"], bool) and r["flight_realtime_flags"] is not None  # what was granted, said
 
 
 def test_hil025_the_cli_writes_what_lander_sim_writes_and_refuses_bad_input(tmp_path):
