@@ -29,6 +29,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 ESTIMATORS = ("terrain-aware", "m1-baseline", "apollo-gate", "px4-like")
+DEFAULT_BENCH_KEY = "pi-bundle/ground/command.key"
 
 
 def _seed(text: str) -> int:
@@ -103,13 +104,16 @@ def _cmd_hil(args: argparse.Namespace) -> int:
     except (rig_faults.RigFaultError, ValueError) as exc:
         print(f"lander hil: {exc}", file=sys.stderr)
         return 2
+    key = args.key
+    if args.emulator and key is None and Path(DEFAULT_BENCH_KEY).is_file():
+        key = DEFAULT_BENCH_KEY  # the ground's copy from `lander deploy pi --out pi-bundle`
     mode = "bench" if args.emulator else ("sil-rt" if args.realtime else "sil")
     default = f"{scenario.name}-{args.estimator}-seed{args.seed}-{mode}" + (
         f"-{args.flight_arch}" if args.sil and args.flight_arch != "x86_64" else "")
     out = Path(args.out) if args.out else Path("sim-out") / "hil" / default
     settings = rig.RigSettings(estimator=args.estimator, seed=args.seed, realtime=args.realtime or bool(args.emulator),
                                flight_arch=args.flight_arch, faults=tuple(faults), emulator_port=args.emulator,
-                               flight_address=address, key_file=args.key, ground_port=args.ground_port,
+                               flight_address=address, key_file=key, ground_port=args.ground_port,
                                plot=not args.no_plot)
     try:
         summary = rig.run_to_dir(scenario, out, settings, terrain)
@@ -245,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --sil: aarch64 runs the flight on aarch64 CPython 3.11 under qemu-user")
     p.add_argument("--emulator", default=None, metavar="PORT", help="the bench: the Pico's USB serial port")
     p.add_argument("--flight", default=None, metavar="udp:HOST:PORT", help="the bench: the flight computer's link")
-    p.add_argument("--key", default=None, metavar="FILE", help="the bench: the ground's command key (to ARM)")
+    p.add_argument("--key", default=None, metavar="FILE",
+                   help=f"the bench: the ground's command key, to ARM (default {DEFAULT_BENCH_KEY} if it exists)")
     p.add_argument("--ground-port", type=int, default=10015, help="the bench: UDP port the flight sends telemetry to")
     p.add_argument("--estimator", choices=ESTIMATORS, default="terrain-aware", help="altitude-trust policy")
     p.add_argument("--seed", type=_seed, default=0, help="noise and navigation-error seed (default 0)")

@@ -779,7 +779,10 @@ def run(scenario: Scenario, out: Path, settings: RigSettings = RigSettings(),
                 r.realtime(command, env)
         ended = r.finish()
     finally:
-        emulator_stats = r.emulator.stats() if r.emulator is not None else {}
+        emulator_stats = {}
+        if r.emulator is not None:
+            r.emulator.stop()  # its counters are written as it exits
+            emulator_stats = r.emulator.stats()
         r.close()
     summary = sil.summarise(scenario, policy.label, settings.seed, r.world, r.view, r.recorder, r.wall_s)  # type: ignore[arg-type]
     if settings.bench:  # the flight computer's filter counts are not in its telemetry
@@ -799,6 +802,7 @@ def run(scenario: Scenario, out: Path, settings: RigSettings = RigSettings(),
         "drain_syncs": r.drain_syncs if lockstep else None,
         "drain_retries": r.drain_retries if lockstep else None,
         "emulator_restarts": r.restarts,
+        "emulator_i2c_transactions": emulator_stats.get("i2c_transactions"),
         "rig_slips": None if lockstep else r.slips,
         "rig_max_late_ms": None if lockstep else round(r.max_late_s * 1e3, 3),
         "rig_fifo": None if lockstep else r.fifo,
