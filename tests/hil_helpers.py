@@ -95,3 +95,4 @@ address = 0x62
 def lander_flight(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flight.app", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, check=False)
+

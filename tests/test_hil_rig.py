@@ -65,9 +65,12 @@ def assert_matches_sim(hil: dict, sim: dict) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["m1-cliff", "sensor-faults"])
-def test_hil020_a_descent_lands_end_to_end_and_matches_lander_sim(tmp_path, name):
+def test_hil020_a_descent_lands_end_to_end_and_matches_lander_sim(tmp_path, name, request):
     scenario = load(name)
-    summary = rig.run_to_dir(scenario, tmp_path, rig.RigSettings(seed=0))
+    if name == "m1-cliff":  # a session fixture (tests/conftest.py), shared with the aarch64 run
+        tmp_path, summary = request.getfixturevalue("m1_cliff_rig_run")
+    else:
+        summary = rig.run_to_dir(scenario, tmp_path, rig.RigSettings(seed=0))
     sim_summary = sil.run(scenario, "terrain-aware", 0).summary
     print(json.dumps({"rig": {k: summary[k] for k in ("outcome", "touchdown_vertical_speed_mps",
                                                      "touchdown_horizontal_speed_mps", "flight_time_s",
