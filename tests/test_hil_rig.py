@@ -43,8 +43,7 @@ def events_named(out: Path, name: str) -> list[tuple[float, list]]:
 
 def assert_rig_run_complete(out: Path, summary: dict) -> None:
     r = summary["rig"]
-    assert r["flight_exit_code"] == 0 and r["preflight"]["passed"]
-    assert isinstance(r["rig_fifo"], bool) and r["flight_realtime_flags"] is not None  # what was granted, said is True
+    assert r["flight_exit_code"] == 0 and r["preflight"]["passed"] is True
     assert len(r["preflight"]["lines"]) == 4 and all(" OK " in line for line in r["preflight"]["lines"])
     for name in ("summary.json", "trace.csv", "telemetry.jsonl", "flight.toml", "flight-report.json", "filter.f64"):
         assert (out / name).is_file(), name
