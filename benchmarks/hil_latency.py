@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,7 @@ def latency(samples: int) -> tuple[list[float], list[float]]:
     lrf_us = [int(x) / 1000.0 for x in lrf.stdout.splitlines()[1:]]
     stream.close()
     emu.stop()
+    shutil.rmtree(directory, ignore_errors=True)
     return imu_us, lrf_us
 
 

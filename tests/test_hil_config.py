@@ -4,6 +4,7 @@ wiring only, nothing touched at construction), and the rig's clock as its own pr
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,14 @@ from flight.devices.rangefinder import Rangefinder
 from hil.rig_links import ClockServer
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def sock_dir():
+    """A short folder for unix sockets (107 bytes at most), removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="lander-test-clock-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def real(**devices):
@@ -109,8 +118,8 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def test_hil002_the_flight_process_runs_a_slot_only_when_the_rig_says_go(tmp_path):
-    sock = Path(tempfile.mkdtemp(prefix="lander-test-clock-")) / "clock.sock"
+def test_hil002_the_flight_process_runs_a_slot_only_when_the_rig_says_go(tmp_path, sock_dir):
+    sock = sock_dir / "clock.sock"
     server = ClockServer(sock)
     proc = _flight_on_rig_clock(tmp_path, sock)
     try:
@@ -143,8 +152,8 @@ def test_hil002_the_flight_process_runs_a_slot_only_when_the_rig_says_go(tmp_pat
         server.close()
 
 
-def test_hil002_a_rig_that_goes_away_ends_the_flight_with_a_reason(tmp_path):
-    sock = Path(tempfile.mkdtemp(prefix="lander-test-clock-")) / "clock.sock"
+def test_hil002_a_rig_that_goes_away_ends_the_flight_with_a_reason(tmp_path, sock_dir):
+    sock = sock_dir / "clock.sock"
     server = ClockServer(sock)
     proc = _flight_on_rig_clock(tmp_path, sock)
     try:
@@ -157,8 +166,8 @@ def test_hil002_a_rig_that_goes_away_ends_the_flight_with_a_reason(tmp_path):
         _stop(proc)
 
 
-def test_hil002_no_rig_listening_is_a_clear_start_up_error(tmp_path):
-    sock = Path(tempfile.mkdtemp(prefix="lander-test-clock-")) / "absent.sock"
+def test_hil002_no_rig_listening_is_a_clear_start_up_error(tmp_path, sock_dir):
+    sock = sock_dir / "absent.sock"
     cfg = tmp_path / "board.toml"
     cfg.write_text(f'[executive]\nclock = "rig"\nrig_socket = "{sock}"\n')
     script = ("import flight.executive.clock as c, sys\n"
@@ -169,8 +178,8 @@ def test_hil002_no_rig_listening_is_a_clear_start_up_error(tmp_path):
     assert "No such file or directory" in proc.stdout
 
 
-def test_hil002_sigterm_ends_a_flight_waiting_for_the_rig_cleanly(tmp_path):
-    sock = Path(tempfile.mkdtemp(prefix="lander-test-clock-")) / "clock.sock"
+def test_hil002_sigterm_ends_a_flight_waiting_for_the_rig_cleanly(tmp_path, sock_dir):
+    sock = sock_dir / "clock.sock"
     server = ClockServer(sock)
     proc = _flight_on_rig_clock(tmp_path, sock)
     try:
