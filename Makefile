@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-sil bench-campaign bench-realtime bench-arm lint clean board-deps board-lint pico-flash
+.PHONY: demo test test-fast bench bench-sil bench-campaign bench-realtime bench-arm bench-hil lint clean board-deps board-lint pico-flash
 
 $(STAMP): pyproject.toml setup.py c_kernels/build.py c_kernels/*.c c_kernels/*.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-realtime: $(STAMP)
 
 bench-arm: $(STAMP)
 	$(BIN)/python benchmarks/arm_tick.py
+
+bench-hil: $(STAMP)
+	$(BIN)/python benchmarks/hil_latency.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check flight ground hil tests benchmarks

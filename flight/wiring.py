@@ -16,6 +16,7 @@ from typing import Any
 
 from flight import __version__
 from flight.config import ConfigError, check, check_value
+from flight.devices import preflight
 from flight.devices.interfaces import (
     PRIMARY_ALTIMETER,
     SHORT_RANGE_ALTIMETER,
@@ -23,14 +24,16 @@ from flight.devices.interfaces import (
     ContactSwitch,
     EngineCommand,
     Imu,
+    LinkHealth,
 )
+from flight.devices.probe import ProbeResult
 from flight.devices.simulated import SimulatedBench
 from flight.estimation.altitude_filter import AltitudeFilter, Policy
 from flight.estimation.attitude import Attitude
 from flight.estimation.profile import TerrainProfile
 from flight.estimation.task import EstimationTask, GapModel, SlantMode, SlantModel
 from flight.estimation.terrain_map import TerrainMap, TerrainMapError
-from flight.executive.clock import Clock, FlightTime, LockstepClock, MonotonicClock
+from flight.executive.clock import Clock, FlightTime, LockstepClock, MonotonicClock, RigClock
 from flight.executive.health import (
     HealthMonitor,
     LinuxWatchdog,
@@ -50,7 +53,8 @@ from flight.telemetry.packets import TelemetryEncoder
 from flight.telemetry.service import CommandService, Downlink, EventService
 from flight.tomlio import read_toml
 
-__all__ = ["DEFAULT_SCHEDULE", "ConfigError", "Devices", "FlightSystem", "build", "housekeeping", "load_config"]
+__all__ = ["DEFAULT_SCHEDULE", "RIG_REPORT", "ConfigError", "Devices", "FlightSystem", "build", "housekeeping",
+           "load_config", "real_devices"]
 
 DEFAULT_SCHEDULE = {  # name: (rate divisor at 100 Hz, offset, budget in us), in table order
     "estimation": (1, 0, 400.0),
@@ -61,6 +65,21 @@ DEFAULT_SCHEDULE = {  # name: (rate divisor at 100 Hz, offset, budget in us), in
     "commands": (10, 0, 600.0),
     "health": (100, 0, 200.0),
 }
+# Real drivers read the IMU (a 14-byte burst, ~0.4 ms at 400 kHz) and both altimeters over I2C
+# and UART inside the estimation task: ~1.2 ms measured on a Raspberry Pi 4. The default budgets
+# above are the simulated devices' (no I/O); [schedule.*] budget_us still overrides these.
+REAL_DEVICE_BUDGETS_US = {"estimation": 1200.0}
+
+# What the flight publishes each slot to the HIL rig over its clock (clock = "rig"): the rig
+# records and scores the flight from these, as the in-process SIL reads the same objects. A
+# range outcome's code: the kernel's Status value, or NOT_FUSED / INVALID / ERROR below.
+RIG_REPORT = ("has_estimate", "altitude_m", "vertical_velocity_mps", "terrain_m", "hat_m", "hat_sigma_m",
+              "horizontal_speed_mps", "phase", "throttle", "pitch_rad", "touchdown_time_s",
+              "primary_time_s", "primary_range_m", "primary_code",
+              "short_range_time_s", "short_range_range_m", "short_range_code")
+RIG_COUNTERS = ("rangefinder_written", "rangefinder_read", "engine_written", "engine_read")
+OUTCOME_NOT_FUSED, OUTCOME_INVALID, OUTCOME_ERROR = -1, -2, -3
+DEVICE_IDS = {"rangefinder": 0, "short_range": 1, "imu": 2, "engine": 3}  # DEVICE_LINK's device argument
 
 
 @dataclass
@@ -70,6 +89,14 @@ class Devices:
     engine: EngineCommand
     contact: ContactSwitch | None = None
     world: Any = None  # the simulated world, when there is one (stepped by a lockstep clock)
+    # real devices only:
+    probes: list[tuple[str, str, Callable[[], ProbeResult]]] = field(default_factory=list)  # preflight
+    links: list[tuple[str, LinkHealth]] = field(default_factory=list)  # DEVICE_LINK events
+    start: Callable[[], list[tuple[str, ProbeResult]]] | None = None  # before the executive runs
+    counters: Callable[[], tuple[int, ...]] | None = None  # UART bytes, for the rig's clock
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    preflight_record: str | None = None  # ARM needs a passed preflight in this boot (real devices)
+    digest: str = ""
 
 
 @dataclass
@@ -93,6 +120,12 @@ class FlightSystem:
     realtime_flags: int = 0  # set by the entry point: bit 0 affinity, 1 SCHED_FIFO, 2 mlockall, 3 gc frozen
     closers: list = field(default_factory=list)
 
+    def arm(self) -> str | None:
+        """ARM as the telecommand does (the preflight gate first, with real devices); the
+        reason when refused."""
+        reason = arm_refusal(self.devices)
+        return reason if reason is not None else self.guidance.arm()
+
     def close(self) -> None:
         for close in self.closers:
             try:
@@ -113,6 +146,69 @@ def simulated_devices(config: dict) -> Devices:
     return Devices(bench.imu, [bench.primary, bench.short_range], bench.engine, bench.contact, world=bench)
 
 
+def arm_refusal(devices: Devices) -> str | None:
+    """Why ARM must be refused now, or None: real devices need a preflight that passed in this
+    boot for these devices (flight/devices/preflight.py); read at ARM time, never per tick."""
+    if devices.preflight_record is None:
+        return None
+    reason = preflight.check_record(devices.preflight_record, devices.digest)
+    return None if reason is None else f"ARM refused: {reason}"
+
+
+def real_devices(config: dict, clock_s: Callable[[], float], source: str = "config") -> Devices:
+    """The real drivers of `[devices] kind = "real"`. Construction touches no device (the first
+    calls open, identify and configure them), so a board booting with a cable loose still
+    builds its executive; preflight names what is wrong."""
+    from flight.devices.engine_link import EngineLink
+    from flight.devices.i2c_bridge import BridgeBus
+    from flight.devices.i2c_device import LazySMBus
+    from flight.devices.icm42688 import Icm42688
+    from flight.devices.lidarlite import LidarLite
+    from flight.devices.rangefinder import Rangefinder
+
+    sec = config.get("devices", {})
+    rf, eng, i2c = sec.get("rangefinder", {}), sec.get("engine", {}), sec.get("i2c", {})
+    imu_sec, short = sec.get("imu", {}), sec.get("short_range", {})
+    for name, table in (("rangefinder", rf), ("engine", eng)):
+        if "device" not in table:
+            raise ConfigError(f"{source}: [devices.{name}] device = '/dev/...' is needed with kind = 'real'")
+    if ("bus" in i2c) == ("bridge" in i2c):
+        raise ConfigError(f"{source}: [devices.i2c] needs exactly one of bus = N (smbus2) and bridge = 'PATH' (the rig)")
+    if "timeout_s" in i2c and "bridge" not in i2c:
+        raise ConfigError(f"{source}: [devices.i2c] timeout_s is the bridge's (a bus times out in the kernel)")
+    bus: Any = BridgeBus(i2c["bridge"], i2c.get("timeout_s", 0.005)) if "bridge" in i2c else LazySMBus(i2c["bus"])
+    on_bus = f"bridge {i2c['bridge']}" if "bridge" in i2c else f"/dev/i2c-{i2c['bus']}"
+    try:
+        lrf = Rangefinder(rf["device"], clock_s, rate_hz=rf.get("rate_hz", 5.0), baudrate=rf.get("baudrate", 115200),
+                          sigma_m=rf.get("sigma_m", 0.3), sigma_per_m=rf.get("sigma_per_m", 5.0e-4),
+                          min_range_m=rf.get("min_range_m", 1.0))
+        lidar = LidarLite(bus, clock_s, address=short.get("address", 0x62), period_s=1.0 / short.get("rate_hz", 50.0),
+                          sigma_m=short.get("sigma_m", 0.05), sigma_per_m=short.get("sigma_per_m", 0.0),
+                          min_range_m=short.get("min_range_m", 0.05), max_range_m=short.get("max_range_m", 40.0))
+        imu = Icm42688(bus, clock_s, address=imu_sec.get("address", 0x68), mounting=imu_sec.get("mounting", "+x+y+z"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [devices]: {exc}") from None
+    engine = EngineLink(eng["device"], clock_s, baudrate=eng.get("baudrate", 115200),
+                        status_timeout_s=eng.get("status_timeout_s", 0.3))
+    probes = [("rangefinder", f"{rf['device']} at {lrf.port.baudrate} Bd", lrf.probe),
+              ("short_range", f"LIDAR-Lite v3HP {lidar.device.address:#04x} on {on_bus}", lidar.probe),
+              ("imu", f"ICM-42688-P {imu.device.address:#04x} on {on_bus}", imu.probe),
+              ("engine", f"controller on {eng['device']} at {engine.port.baudrate} Bd", engine.probe)]
+
+    def start() -> list[tuple[str, ProbeResult]]:
+        return [("imu", imu.start())]
+
+    def counters() -> tuple[int, ...]:
+        return (lrf.port.bytes_written, lrf.port.bytes_read, engine.port.bytes_written, engine.port.bytes_read)
+
+    return Devices(imu, [lrf, lidar], engine, engine, probes=probes,
+                   links=[("rangefinder", lrf.health), ("short_range", lidar.health), ("imu", imu.health),
+                          ("engine", engine.health)],
+                   start=start, counters=counters, closers=[lrf.close, engine.close, bus.close],
+                   preflight_record=sec.get("preflight_record", preflight.DEFAULT_RECORD),
+                   digest=preflight.devices_digest(sec))
+
+
 def _dataclass(cls, values: dict[str, Any], section: str, source: str):
     try:
         return cls(**values)
@@ -125,16 +221,31 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
     config = check(config, source)
     exe_cfg = config.get("executive", {})
     tick_hz = exe_cfg.get("tick_hz", 100)
-    devices = devices or simulated_devices(config)
+    real = devices is None and config.get("devices", {}).get("kind", "simulated") == "real"
+    kind = exe_cfg.get("clock", "realtime")
+    if real and kind == "lockstep":
+        raise ConfigError(f"{source}: [executive] clock = 'lockstep' steps a simulated world: with real devices "
+                          "use 'realtime', or 'rig' (the HIL rig owns time)")
+    if kind == "rig" and "rig_socket" not in exe_cfg and clock is None:
+        raise ConfigError(f"{source}: [executive] clock = 'rig' needs rig_socket = 'PATH' (the rig's clock socket)")
+    if not real:
+        devices = devices or simulated_devices(config)
     if clock is None:
-        if exe_cfg.get("clock", "realtime") == "lockstep":
-            world = devices.world
+        if kind == "lockstep":
+            world = devices.world if devices is not None else None
             clock = LockstepClock(on_advance=world.advance_to if world is not None else None)
+        elif kind == "rig":
+            clock = RigClock(exe_cfg["rig_socket"])  # connects now: a missing rig fails here
         else:
             clock = MonotonicClock()
     flight_time = FlightTime(clock)
+    if real:
+        devices = real_devices(config, flight_time.now_s, source)
+    assert devices is not None
+    defaults = {name: (d, o, REAL_DEVICE_BUDGETS_US.get(name, b) if real else b)
+                for name, (d, o, b) in DEFAULT_SCHEDULE.items()}
     schedule = {name: (over.get("divisor", d), over.get("offset", o), over.get("budget_us", b))
-                for name, (d, o, b) in DEFAULT_SCHEDULE.items()
+                for name, (d, o, b) in defaults.items()
                 for over in [config.get("schedule", {}).get(name, {})]}
     for name, (divisor, offset, _) in schedule.items():
         if offset >= divisor:
@@ -162,8 +273,36 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
             log.close()
         raise
     system.log = log
-    system.closers += [system.watchdog.close] + ([log.close] if log else []) + ([link.close] if link else [])
+    system.closers += [system.watchdog.close] + ([log.close] if log else []) + ([link.close] if link else []) \
+        + list(devices.closers)
+    if isinstance(clock, RigClock):
+        clock.counters = devices.counters or tuple
+        clock.values = lambda: rig_report(system)
+        system.closers.append(clock.close)
     return system
+
+
+def _code(o) -> float:
+    if o.status is not None:
+        return float(int(o.status))
+    if not o.fused:
+        return float(OUTCOME_NOT_FUSED)
+    return float(OUTCOME_INVALID if o.error == "device flagged invalid" else OUTCOME_ERROR)
+
+
+def rig_report(s: FlightSystem) -> tuple[float, ...]:
+    """The values of RIG_REPORT, now (after the slot that just ran)."""
+    est = s.estimation.output.estimate
+    g = s.guidance
+    nan = math.nan
+    out = [1.0, est.altitude_m, est.vertical_velocity_mps, est.terrain_elevation_m, est.height_above_terrain_m,
+           est.height_above_terrain_sigma_m] if est is not None else [0.0, nan, nan, nan, nan, nan]
+    out += [s.estimation.vx, float(int(g.phase)), g.throttle, g.pitch_rad,
+            nan if g.touchdown_time_s is None else g.touchdown_time_s]
+    for sensor in (PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER):
+        o = s.fdir.last_outcome.get(sensor)
+        out += [nan, nan, nan] if o is None else [o.time_s, o.range_m, _code(o)]
+    return tuple(float(v) for v in out)
 
 
 def _estimation(config: dict, devices: Devices, flight_time: FlightTime, events: EventService,
@@ -263,7 +402,11 @@ def _build_tasks(config: dict, devices: Devices, clock: Clock, flight_time: Flig
         return None
 
     link = downlink.link
-    handlers = {"PING": lambda: downlink(encoder.ping_reply(flight_time())) or None, "ARM": guidance.arm,
+    def arm() -> str | None:
+        reason = arm_refusal(devices)
+        return reason if reason is not None else guidance.arm()
+
+    handlers = {"PING": lambda: downlink(encoder.ping_reply(flight_time())) or None, "ARM": arm,
                 "START_DESCENT": guidance.start_descent, "ABORT": guidance.abort, "SET_PARAM": set_param}
     commands = CommandService(gate, handlers, encoder, downlink, events, flight_time,
                               receive=link.receive if link is not None else list)
@@ -274,8 +417,14 @@ def _build_tasks(config: dict, devices: Devices, clock: Clock, flight_time: Flig
     health = HealthMonitor(executive, watchdog)
     system: FlightSystem  # bound below, before the executive first runs
 
+    link_state = {name: True for name, _ in devices.links}
+
     def housekeeping_task(_deadline: int) -> None:
         events.tick()  # a suppressed event is reported even when no new one comes
+        for name, health in devices.links:  # real devices: a link that went or came back
+            if health.ok != link_state[name]:
+                link_state[name] = health.ok
+                events.emit("DEVICE_LINK", DEVICE_IDS[name], int(health.ok))
         if log is not None and log.write_errors != system_state["log_errors"]:
             system_state["log_errors"] = log.write_errors
             events.emit("LOG_WRITE_FAILED", log.write_errors)

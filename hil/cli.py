@@ -29,6 +29,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 ESTIMATORS = ("terrain-aware", "m1-baseline", "apollo-gate", "px4-like")
+DEFAULT_BENCH_KEY = "pi-bundle/ground/command.key"
 
 
 def _seed(text: str) -> int:
@@ -71,6 +72,69 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         print(f"lander sim: cannot write {out}: {exc}", file=sys.stderr)
         return 2
     print(report.format_summary(summary, out))
+    return 0
+
+
+def _cmd_hil(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flight.tomlio import read_toml
+    from ground import report
+    from ground.scenarios.schema import resolve
+    from hil import rig, rig_faults
+
+    if args.sil == bool(args.emulator):
+        print("lander hil: give --sil (here: emulator and flight as processes) or --emulator PORT --flight "
+              "udp:HOST:PORT (the bench)", file=sys.stderr)
+        return 2
+    if args.emulator and not args.flight:
+        print("lander hil: the bench needs --flight udp:HOST:PORT (the flight computer's link)", file=sys.stderr)
+        return 2
+    if args.sil and args.flight:
+        print("lander hil: --flight is the bench's flight computer; with --sil the rig starts the flight itself",
+              file=sys.stderr)
+        return 2
+    scenario, terrain = _load_scenario(args.scenario, args.terrain)
+    if scenario is None:
+        return 2
+    try:
+        doc = read_toml(resolve(args.scenario), rig_faults.RigFaultError, "scenario file")
+        faults = rig_faults.from_document(doc, scenario.source) + [rig_faults.from_cli(f) for f in args.fault]
+        address = rig.parse_flight_address(args.flight) if args.flight else None
+    except (rig_faults.RigFaultError, ValueError) as exc:
+        print(f"lander hil: {exc}", file=sys.stderr)
+        return 2
+    key = args.key
+    if args.emulator and key is None and Path(DEFAULT_BENCH_KEY).is_file():
+        key = DEFAULT_BENCH_KEY  # the ground's copy from `lander deploy pi --out pi-bundle`
+    mode = "bench" if args.emulator else ("sil-rt" if args.realtime else "sil")
+    default = f"{scenario.name}-{args.estimator}-seed{args.seed}-{mode}" + (
+        f"-{args.flight_arch}" if args.sil and args.flight_arch != "x86_64" else "")
+    out = Path(args.out) if args.out else Path("sim-out") / "hil" / default
+    settings = rig.RigSettings(estimator=args.estimator, seed=args.seed, realtime=args.realtime or bool(args.emulator),
+                               flight_arch=args.flight_arch, faults=tuple(faults), emulator_port=args.emulator,
+                               flight_address=address, key_file=key, ground_port=args.ground_port,
+                               plot=not args.no_plot)
+    try:
+        summary = rig.run_to_dir(scenario, out, settings, terrain)
+    except rig.RigError as exc:
+        print(f"lander hil: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"lander hil: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    print(report.format_summary(summary, out))
+    r = summary["rig"]
+    stalls = "" if r["lockstep_stalls"] is None else f", lockstep stalls {r['lockstep_stalls']}"
+    slips = "" if r["rig_slips"] is None else f", rig slips {r['rig_slips']}"
+    print(f"  rig           {r['mode']} ({r['flight_arch']} flight), {r['steps']} steps{stalls}{slips}, "
+          f"flight tick {r['flight_tick_mean_us']} us mean, emulator restarts {r['emulator_restarts']}")
+    for f in r["faults"]:
+        rec = f.get("recovered_after_s")
+        print(f"  rig fault     {f['fault']} {'injected' if f['begin'] else 'ended'} at {f['at_s']:.2f} s"
+              + (f", recovered after {rec:.2f} s" if rec is not None else ""))
+    print("  also          telemetry.jsonl, flight-log/, flight.toml, flight.out, flight-report.json, "
+          "preflight.txt, filter.f64")
     return 0
 
 
@@ -169,6 +233,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default sim-out/SCENARIO-ESTIMATOR-seedN)")
     p.add_argument("--no-plot", action="store_true", help="skip plot.png (faster)")
     p.set_defaults(func=_cmd_sim)
+    p = sub.add_parser("hil", help="fly one scenario on the HIL rig: the flight and the emulator as processes (--sil), "
+                                   "or the bench",
+                       description="Fly one scenario on the hardware-in-the-loop rig. --sil: the sensor emulator and "
+                                   "the flight software (real drivers) run as their own processes here, joined by "
+                                   "ptys, an I2C bridge and UDP; lockstep by default (the rig owns time), --realtime on "
+                                   "the wall clock. --emulator PORT --flight udp:HOST:PORT: the bench (the Pico and "
+                                   "the Pi), real time. Writes what lander sim writes plus the flight's telemetry and "
+                                   "logs; exit 0 when the run completed, whatever the outcome; 1 when the rig could not "
+                                   "go on; 2 on bad input.")
+    p.add_argument("scenario", help="a built-in scenario name or a .toml file ([[rig_faults]] are injected)")
+    p.add_argument("--sil", action="store_true", help="emulator and flight as processes on this machine")
+    p.add_argument("--realtime", action="store_true", help="with --sil: the flight on its monotonic clock")
+    p.add_argument("--flight-arch", choices=("x86_64", "aarch64"), default="x86_64",
+                   help="with --sil: aarch64 runs the flight on aarch64 CPython 3.11 under qemu-user")
+    p.add_argument("--emulator", default=None, metavar="PORT", help="the bench: the Pico's USB serial port")
+    p.add_argument("--flight", default=None, metavar="udp:HOST:PORT", help="the bench: the flight computer's link")
+    p.add_argument("--key", default=None, metavar="FILE",
+                   help=f"the bench: the ground's command key, to ARM (default {DEFAULT_BENCH_KEY} if it exists)")
+    p.add_argument("--ground-port", type=int, default=10015, help="the bench: UDP port the flight sends telemetry to")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="terrain-aware", help="altitude-trust policy")
+    p.add_argument("--seed", type=_seed, default=0, help="noise and navigation-error seed (default 0)")
+    p.add_argument("--terrain", default=None, help="CSV (downrange_m,elevation_m) replacing the scenario's terrain")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:DEVICE]@T[+D]",
+                   help="inject a rig fault (repeatable): unplug|garbage|silent|lie|emulator_restart, e.g. "
+                        "unplug:rangefinder@300+0.5, garbage:engine@200,count=64, silent:imu@250+0.3, "
+                        "emulator_restart@400")
+    p.add_argument("--out", default=None, help="output folder (default sim-out/hil/SCENARIO-ESTIMATOR-seedN-MODE)")
+    p.add_argument("--no-plot", action="store_true", help="skip plot.png")
+    p.set_defaults(func=_cmd_hil)
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=_cmd_scenarios)
     p = sub.add_parser("replay", help="replay the M1 cliff through the altitude filter alone, every policy")

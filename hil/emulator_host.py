@@ -1,6 +1,6 @@
 """The host emulator process: the Pico's emulator core served over real ptys and a socket.
 
-    python -m hil.emulator_host --dir DIR [--name NAME]
+    python -m hil.emulator_host --dir DIR [--name NAME] [--stats FILE]
 
 In DIR (created if missing):
 - `rangefinder`, `engine`, `stream`: symlinks to the slave ends of three ptys (the
@@ -20,16 +20,28 @@ exit 0.
 
 One thread, one selector: bus transactions, UART bytes and stream frames are handled one at a
 time, so every register update falls between two bus transactions (atomic for the master).
+
+Lockstep (the rig's VALUES carry the lockstep flag; the flight waits for the rig): the device
+lines are read only when a SYNC drains them, never as bytes arrive, so a request is always
+answered with the measurement of the same rig step, however the processes are scheduled; and
+every byte written on a device line is waited for (bounded) until the kernel has pushed it
+through the pty to the flight's side (`TIOCINQ` on this process's own slave descriptor) before
+anything more is written on the stream, so by the time the rig reads an ACK the flight can read
+every reply and STATUS written before it. A wait that times out is a lockstep stall, counted in
+the `--stats FILE` JSON (written at exit and at every stall) and on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import fcntl
+import json
 import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 import termios
 import time
@@ -44,6 +56,8 @@ OP_READ = 2
 MAX_BLOCK = 32
 PID_FILE = "emulator.pid"
 SOCKET_NAME = "i2c.sock"
+LANDED_TIMEOUT_S = 0.2  # a device line's bytes not at the flight's side by then: a lockstep stall
+N_TTY_ROOM = 4000  # below the line discipline's 4096-byte buffer: beyond it the kernel holds bytes back
 
 
 def now_us() -> int:
@@ -108,19 +122,21 @@ class PtyPort:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Write all of data; False when the line's buffer had to be flushed (or the port is
+        closed), i.e. what the reader will find is not simply what it had plus data."""
         if not data:
-            return
+            return True
         if self.master is None:
             self.dropped_bytes += len(data)
-            return
+            return False
         try:
             sent = os.write(self.master, data)
         except BlockingIOError:
             sent = 0
         except OSError:
             self.dropped_bytes += len(data)
-            return
+            return False
         if sent < len(data) and self.slave is not None:
             # Nobody is reading: the line's buffer is full of stale bytes. A real UART would
             # have overrun long ago; drop the backlog so a reader that comes back sees fresh data.
@@ -131,6 +147,39 @@ class PtyPort:
             except OSError:
                 sent2 = 0
             self.dropped_bytes += len(rest) - sent2
+            return False
+        return True
+
+    def readable_at_slave(self) -> int:
+        """Bytes waiting at the slave's side (what the flight can read now), or -1."""
+        if self.slave is None:
+            return -1
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.slave, termios.TIOCINQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return -1
+
+    def write_landed(self, data: bytes, timeout_s: float = LANDED_TIMEOUT_S) -> bool:
+        """Write data and wait until the kernel has pushed it to the slave's side (pty writes
+        reach the reader from a work queue, later). Only while the reader is not reading (the
+        flight waits for the rig in lockstep). False: not there within timeout_s."""
+        if not data:
+            return True
+        before = self.readable_at_slave()
+        if not self.write(data) or before < 0 or before + len(data) > N_TTY_ROOM:
+            return True  # flushed, closed, or a full line: nothing exact to wait for
+        want = before + len(data)
+        deadline = time.monotonic() + timeout_s
+        spins = 0
+        while self.readable_at_slave() < want:
+            if time.monotonic() > deadline:
+                return False
+            spins += 1
+            if spins < 50:
+                os.sched_yield()
+            else:
+                time.sleep(0.0001)
+        return True
 
 
 class BridgeClient:
@@ -140,8 +189,9 @@ class BridgeClient:
 
 
 class EmulatorHost:
-    def __init__(self, directory: Path, name: str = "lander-emulator host") -> None:
+    def __init__(self, directory: Path, name: str = "lander-emulator host", stats: Path | None = None) -> None:
         self.dir = directory
+        self.stats_path = stats
         self.selector = selectors.DefaultSelector()
         self.ports = {key: PtyPort(directory / key) for key in ("rangefinder", "engine", "stream")}
         self.emulator = Emulator(name=name, drain=self._drain)
@@ -149,6 +199,9 @@ class EmulatorHost:
         self.clients: dict[int, BridgeClient] = {}
         self.i2c_transactions = 0
         self.running = True
+        self.watched: set[str] = set()  # ports whose readability the selector reports
+        self.lockstep_stalls = 0
+        self.stall_log: list[str] = []
 
     # --- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -178,8 +231,23 @@ class EmulatorHost:
             (self.dir / SOCKET_NAME).unlink(missing_ok=True)
         for port in self.ports.values():
             self._close_port(port)
+        self.write_stats()
         (self.dir / PID_FILE).unlink(missing_ok=True)
         self.selector.close()
+
+    def write_stats(self) -> None:
+        stats = {"pid": os.getpid(), "lockstep_stalls": self.lockstep_stalls, "stalls": self.stall_log[-20:],
+                 "i2c_transactions": self.i2c_transactions,
+                 "dropped_bytes": {k: p.dropped_bytes for k, p in self.ports.items()},
+                 "ptys_opened": {k: p.opened for k, p in self.ports.items()}}
+        if self.stats_path is None:
+            return
+        tmp = self.stats_path.with_name(self.stats_path.name + ".new")
+        try:
+            tmp.write_text(json.dumps(stats) + "\n")
+            os.replace(tmp, self.stats_path)
+        except OSError:
+            pass
 
     def run(self) -> None:
         while self.running:
@@ -193,6 +261,26 @@ class EmulatorHost:
                     self._from_client(obj)
             self.emulator.poll(now_us())
             self._flush()
+            self._watch_ports()
+
+    def _watch_ports(self) -> None:
+        """Device lines wake the loop only outside lockstep (in lockstep a SYNC drains them)."""
+        for key, port in self.ports.items():
+            want = port.is_open and (key == "stream" or not self.emulator.lockstep)
+            if want and key not in self.watched:
+                self.selector.register(port.master, selectors.EVENT_READ, ("port", port))  # type: ignore[arg-type]
+                self.watched.add(key)
+            elif not want and key in self.watched:
+                self._unwatch(key)
+
+    def _unwatch(self, key: str) -> None:
+        port = self.ports[key]
+        if key in self.watched:
+            self.watched.discard(key)
+            try:
+                self.selector.unregister(port.master)  # type: ignore[arg-type]
+            except (KeyError, ValueError):
+                pass
 
     def _timeout(self) -> float:
         if self.emulator.lockstep:
@@ -203,14 +291,17 @@ class EmulatorHost:
 
     # --- ptys ------------------------------------------------------------------------------
     def _open_port(self, port: PtyPort) -> None:
-        self.selector.register(port.open(), selectors.EVENT_READ, ("port", port))
+        port.open()
+        self._watch_ports()
 
     def _close_port(self, port: PtyPort) -> None:
-        if port.master is not None:
-            self.selector.unregister(port.master)
+        key = next(k for k, p in self.ports.items() if p is port)
+        self._unwatch(key)
         port.close()
 
     def _from_port(self, port: PtyPort) -> None:
+        if port is not self.ports["stream"] and self.emulator.lockstep:
+            return  # left for the next SYNC to drain (lockstep just began in this same wake-up)
         data = port.read()
         if not data:
             return
@@ -240,8 +331,17 @@ class EmulatorHost:
     def _flush(self) -> None:
         emu = self.emulator
         # the device lines first: when the rig reads an ACK, the replies are already queued
-        self.ports["rangefinder"].write(emu.take_rangefinder())
-        self.ports["engine"].write(emu.take_engine())
+        # (in lockstep: already at the flight's side)
+        for key, data in (("rangefinder", emu.take_rangefinder()), ("engine", emu.take_engine())):
+            port = self.ports[key]
+            if not emu.lockstep:
+                port.write(data)
+            elif not port.write_landed(data):
+                self.lockstep_stalls += 1
+                note = f"{key}: {len(data)} bytes not at the flight's side within {LANDED_TIMEOUT_S} s"
+                self.stall_log.append(note)
+                print(f"emulator_host: lockstep stall: {note}", file=sys.stderr, flush=True)
+                self.write_stats()
         self.ports["stream"].write(emu.take_stream())
 
     # --- the I2C bridge --------------------------------------------------------------------
@@ -316,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Serve the board emulator over ptys and an I2C bridge socket.")
     parser.add_argument("--dir", required=True, type=Path, help="folder for the links, socket and PID file")
     parser.add_argument("--name", default="lander-emulator host", help="name sent in the stream's HELLO")
+    parser.add_argument("--stats", type=Path, default=None,
+                        help="write counters (lockstep stalls, I2C transactions, dropped bytes) here as JSON")
     args = parser.parse_args(argv)
     pid_path = args.dir / PID_FILE
     if pid_path.exists():
@@ -330,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             if other != os.getpid():
                 print(f"emulator_host: already running in {args.dir} (pid {other})", file=sys.stderr)
                 return 2
-    host = EmulatorHost(args.dir, args.name)
+    host = EmulatorHost(args.dir, args.name, args.stats)
 
     def _stop(signum, frame):
         host.running = False

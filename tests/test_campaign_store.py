@@ -121,16 +121,17 @@ def test_run002_a_run_that_raises_is_stored_as_an_error_not_retried(tmp_path):
         assert run_campaign(c, store, runner, Sequential()) == 0
 
 
-def test_run003_the_sil_rig_is_default_and_the_others_say_they_are_not_there_yet(tmp_path, capsys):
+def test_run003_the_sil_rig_is_default_and_the_hil_rig_provides_the_others(tmp_path, capsys):
     from hil.campaign import runner_for, sil_runner
+    from hil.rig import RigRunner
 
     assert runner_for("sil") is sil_runner
-    for rig in ("sil-process", "bench"):
-        with pytest.raises(execution.RigUnavailable, match=f"--rig {rig}: .*campaign runner"):
-            runner_for(rig, "/dev/ttyACM0")
+    assert runner_for("sil-process") == RigRunner("sil-process")  # flown in tests/test_hil_campaign.py
+    bench = runner_for("bench", "/dev/ttyACM0")
+    assert isinstance(bench, RigRunner) and bench.emulator == "/dev/ttyACM0"
+    with pytest.raises(execution.RigUnavailable, match="--rig bench needs --emulator PORT"):
+        runner_for("bench", None)
     out = tmp_path / "c"
-    assert cli.main(["campaign", "nominal", "--runs", "1", "--rig", "sil-process", "--out", str(out)]) == 2
-    assert "does not provide a campaign runner yet" in capsys.readouterr().err and not (out / "campaign.sqlite").exists()
     assert cli.main(["campaign", "nominal", "--rig", "bench", "--out", str(out)]) == 2
     assert "--rig bench needs --emulator PORT" in capsys.readouterr().err
     assert cli.main(["campaign", "nominal", "--rig", "bench", "--emulator", "/dev/x", "--workers", "2",

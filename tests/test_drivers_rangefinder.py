@@ -311,3 +311,23 @@ def test_drv007_probe_fails_a_lying_erroring_or_silent_unit(tmp_path, range_cm, 
 def test_drv007_probe_fails_a_missing_port(tmp_path):
     result = Rangefinder(str(tmp_path / "none"), FlightClock()).probe(timeout_s=0.1)
     assert not result.ok and "cannot open" in result.reason
+
+
+def test_drv044_no_target_passes_nothing_on_and_is_counted(lrf):
+    """`R0000000`: no return. Nothing is passed on (FDIR sees a silent sensor, as from the
+    simulator's model and the LIDAR-Lite driver); an error code stays an invalid sample."""
+    lrf.range_cm = None
+    lrf.before_reply = b""
+    real_reply = reply
+    sent = []
+
+    def serve_no_target():
+        got = lrf.device.read()
+        for _ in range(got.count(REQUEST)):
+            sent.append(1)
+            lrf.device.write(real_reply(None, code="0000000"))
+
+    lrf.serve = serve_no_target
+    out = lrf.run(0.5)
+    assert sent and out == [] and lrf.driver.no_target == len(sent)
+    assert lrf.driver.health.ok and lrf.driver.health.timeouts == 0  # it answered: the link is fine

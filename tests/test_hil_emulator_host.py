@@ -5,6 +5,7 @@ pyserial, as the flight's drivers and the rig will.
 """
 
 import errno
+import fcntl
 import itertools
 import os
 import signal
@@ -12,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -177,7 +179,7 @@ def test_emu011_unplug_removes_the_link_and_replug_gives_a_new_pty_at_the_same_p
     directory, _ = host
     link = directory / "rangefinder"
     with _open(directory / "stream") as stream_port:
-        stream_port.write(_values(1))
+        stream_port.write(_values(1, lockstep=False))  # the bench: requests answered as they come
         rf = _open(link)
         stream_port.write(st.encode_fault(st.Fault(st.DEV_RANGEFINDER, st.FAULT_UNPLUG)))
         deadline = time.monotonic() + 2
@@ -224,7 +226,7 @@ def test_emu011_killed_and_restarted_on_the_same_dir(tmp_path):
             bus.read(0x68, 0x75, 1)
         assert Bridge(tmp_path / "i2c.sock").read(0x68, 0x75, 1) == (0, b"\x47")
         with _open(tmp_path / "rangefinder") as rf, _open(tmp_path / "stream") as stream_port:
-            stream_port.write(_values(1))
+            stream_port.write(_values(1, lockstep=False))
             _frames(stream_port, 1)
             time.sleep(0.05)
             rf.write(b">Md1\r")
@@ -240,3 +242,27 @@ def test_emu011_sigterm_exits_cleanly_and_removes_what_it_made(tmp_path):
     proc = _start(tmp_path)
     assert _stop(proc) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _inq(port: serial.Serial) -> int:
+    return struct.unpack("i", fcntl.ioctl(port.fileno(), termios.TIOCINQ, b"\0\0\0\0"))[0]
+
+
+def test_emu011_lockstep_answers_at_the_sync_and_the_reply_is_at_the_flight_before_the_ack(host):
+    """In lockstep a request is answered when a SYNC drains the line (with that step's value,
+    whenever the bytes happened to arrive), and every byte written on a device line is at the
+    reader's side when the rig reads the ACK: no wait, no race with the kernel's work queue."""
+    directory, _ = host
+    with _open(directory / "stream") as stream_port, _open(directory / "rangefinder") as rf:
+        stream_port.write(_values(1) + st.encode_sync(1))
+        assert isinstance(_frames(stream_port, 2)[-1], st.Ack)
+        for step in range(2, 40):
+            rf.write(b">Md1\r")
+            rf.flush()
+            time.sleep(0.002)  # long enough for the host to see it: it must still not answer
+            assert _inq(rf) == 0
+            stream_port.write(_values(step, rangefinder_range_mm=10 * step) + st.encode_sync(step))
+            frames = _frames(stream_port, 1)
+            assert frames[-1] == st.Ack(step, step, step - 1, 11 * (step - 1), 0, 0, frames[-1].engine_status_sent, 0)
+            assert _inq(rf) == 11  # already there: read without waiting
+            assert rf.read(11) == rangefinder.encode_reply(rangefinder.VALID, step)

@@ -107,3 +107,39 @@ class Backoff:
     def succeeded(self) -> None:
         self._delay_s = self.first_s
         self.until_s = -math.inf
+
+
+class LazySMBus:
+    """`smbus2.SMBus(bus)` opened at its first transaction, not at construction: a flight computer
+    booting without its I2C bus (overlay missing, permissions) still builds its executive, and
+    the failure is each transaction's `OSError` (counted, backed off, named by preflight)."""
+
+    def __init__(self, bus: int) -> None:
+        self.bus = bus
+        self._smbus = None
+
+    def _open(self):
+        if self._smbus is None:
+            import smbus2  # imported here: the codecs and the rig's bridge need no smbus2
+
+            self._smbus = smbus2.SMBus(self.bus)
+        return self._smbus
+
+    def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
+        return self._open().read_byte_data(i2c_addr, register)
+
+    def write_byte_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None:
+        self._open().write_byte_data(i2c_addr, register, value)
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int,
+                            force: bool | None = None) -> list[int]:
+        return self._open().read_i2c_block_data(i2c_addr, register, length)
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int],
+                             force: bool | None = None) -> None:
+        self._open().write_i2c_block_data(i2c_addr, register, data)
+
+    def close(self) -> None:
+        bus, self._smbus = self._smbus, None
+        if bus is not None:
+            bus.close()

@@ -264,6 +264,39 @@ class Icm42688:
         self.health.ok = True
         return to_body(burst, now, self.mounting)
 
+    # -- start-up before the executive -----------------------------------------------------------
+    def start(self, timeout_s: float = 0.5) -> ProbeResult:
+        """Identify, configure and power the part now, in real time, before the executive runs
+        (a flight computer's IMU is up long before the descent starts). Without it the first
+        slots of a run would each do one start-up transaction and give no sample for ~70 ms.
+        Leaves the driver at its configuration check (one transaction in the first slot, data
+        from the second), or at the start of its start-up if the part did not answer as it
+        should (the slots then do it, as after any failure). Blocks at most timeout_s plus the
+        gyro's start-up time; never raises."""
+        try:
+            result = self._start(timeout_s)
+        except I2cFailure as failure:
+            result = ProbeResult(False, str(failure))
+        except Exception as exc:  # noqa: BLE001
+            result = ProbeResult(False, f"start failed: {exc.__class__.__name__}: {exc}")
+        self.backoff.succeeded()
+        self._warm_until_s = -math.inf
+        self.step = VERIFY if result.ok else BANK
+        return result
+
+    def _start(self, timeout_s: float) -> ProbeResult:
+        deadline = time.monotonic() + timeout_s
+        self.step = BANK
+        while self.step < VERIFY:
+            if time.monotonic() > deadline:
+                return ProbeResult(False, f"start-up not done within {timeout_s:g} s")
+            self.device.allow(self.device.max_attempts)
+            error = self._start_up(time.monotonic())
+            if error is not None:
+                return ProbeResult(False, error.reason)
+        time.sleep(STARTUP_S)
+        return ProbeResult(True, f"WHO_AM_I {self.who_am_i:#04x}, configured, powered")
+
     # -- preflight ------------------------------------------------------------------------------
     def probe(self, samples: int = 8, expected_g_mps2: float = STANDARD_GRAVITY_MPS2,
               accel_tolerance_mps2: float = 0.1 * STANDARD_GRAVITY_MPS2,

@@ -35,6 +35,7 @@ from flight.devices.serial_port import ReopeningSerial
 
 REQUEST = b">Md1\r"
 REPLY_LEN = 10
+NO_TARGET_CODE = "0000000"  # `R0000000`: no return (an error reply carries `000E` + a code)
 _DIGITS = frozenset(b"0123456789")
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 _CODE = frozenset(b"0123456789ABCDEF")  # an R reply's error code
@@ -181,6 +182,7 @@ class Rangefinder:
         self._next_request_s = -math.inf
         self._reported_loss = False
         self.error_replies = 0
+        self.no_target = 0
         self.unsolicited = 0
         self.last_error_code = ""
         self.internal_errors = 0
@@ -231,9 +233,17 @@ class Rangefinder:
                 continue
             self._outstanding_since = None
             self.health.ok = True
-            self._queue.append(self._sample(now, reply))
+            sample = self._sample(now, reply)
+            if sample is not None:
+                self._queue.append(sample)
 
-    def _sample(self, now: float, reply: RangeReply) -> RangeSample:
+    def _sample(self, now: float, reply: RangeReply) -> RangeSample | None:
+        if not reply.valid and reply.code == NO_TARGET_CODE:
+            # no return (beyond range, looking at the sky): nothing to pass on, as the LIDAR-Lite
+            # driver and the simulator's sensor model do; FDIR sees the silence of a sensor that
+            # should be talking, not a bad reading
+            self.no_target += 1
+            return None
         if not reply.valid:
             # the unit answered and says it has no range (no target, error code): the link is fine,
             # the reading is not; FDIR sees it as a sample flagged invalid
@@ -275,7 +285,7 @@ class Rangefinder:
         port, parser = self.port, ReplyParser()
         deadline = time.monotonic() + timeout_s
         if not port.open_now():
-                return ProbeResult(False, f"cannot open the port: {port.last_error}")
+            return ProbeResult(False, f"cannot open the port: {port.last_error}")
         sent_at = -math.inf
         while time.monotonic() < deadline:
             if time.monotonic() - sent_at >= min(self.reply_timeout_s, 0.3):
@@ -283,7 +293,8 @@ class Rangefinder:
                 sent_at = time.monotonic()
             for reply in parser.feed(port.read(self.max_read_bytes)):
                 if not reply.valid:
-                    return ProbeResult(False, f"error reply R{reply.code}")
+                    what = "no target" if reply.code == NO_TARGET_CODE else "error reply"
+                    return ProbeResult(False, f"{what} R{reply.code}")
                 range_m = reply.range_cm * 0.01
                 if not min_range_m < range_m <= max_range_m:
                     return ProbeResult(False, f"range {range_m:.2f} m outside ({min_range_m:g}, {max_range_m:g}] m")

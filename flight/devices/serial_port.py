@@ -58,6 +58,8 @@ class ReopeningSerial:
         self.opened_once = False
         self.generation = 0  # +1 per successful open: the driver resets its parser on a change
         self.last_error = ""
+        self.bytes_read = 0  # every byte taken from the line, all opens (the HIL rig's lockstep counts them)
+        self.bytes_written = 0  # every byte the kernel took from us
 
     @property
     def is_open(self) -> bool:
@@ -105,6 +107,7 @@ class ReopeningSerial:
             return b""
         if not data:  # end of file on a tty: hung up
             self._lost(f"read {self.path}: hung up")
+        self.bytes_read += len(data)
         return data
 
     def write(self, data: bytes) -> int:
@@ -112,12 +115,14 @@ class ReopeningSerial:
         if not self.ensure_open():
             return 0
         try:
-            return os.write(self._fd, data)
+            taken = os.write(self._fd, data)
         except (BlockingIOError, InterruptedError):
             return 0
         except OSError as exc:
             self._lost(f"write {self.path}: {exc}")
             return 0
+        self.bytes_written += taken
+        return taken
 
     def discard_input(self) -> None:
         """Drop what the kernel holds for us (it is old: a tty that overflowed keeps the oldest)."""

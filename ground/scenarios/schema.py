@@ -97,7 +97,8 @@ SHORT_RANGE_DEFAULTS = {"cant_rad": 0.0, "rate_hz": 50.0, "max_range_m": 180.0, 
                             "divergence_rad": 0.0035, "mixed_return_probability": 0.5}  # TF03 class
 
 TOP = {"name", "description", "vehicle", "initial", "navigation", "terrain", "sensors", "faults", "criteria",
-       "flight", "site", "dispersions"}  # dispersions: what a campaign varies (ground/campaign/); a run ignores it
+       "flight", "site", "dispersions", "rig_faults"}  # dispersions: what a campaign varies (ground/campaign/);
+# rig_faults: what the HIL rig injects (hil/rig_faults.py); a SIL run ignores both
 
 
 def builtin_names() -> list[str]:
