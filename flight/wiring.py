@@ -79,6 +79,7 @@ RIG_REPORT = ("has_estimate", "altitude_m", "vertical_velocity_mps", "terrain_m"
               "short_range_time_s", "short_range_range_m", "short_range_code")
 RIG_COUNTERS = ("rangefinder_written", "rangefinder_read", "engine_written", "engine_read")
 OUTCOME_NOT_FUSED, OUTCOME_INVALID, OUTCOME_ERROR = -1, -2, -3
+OUTCOME_PROFILE = -10  # -10 - ProfileStatus: the sample went to the look-ahead profile
 DEVICE_IDS = {"rangefinder": 0, "short_range": 1, "imu": 2, "engine": 3}  # DEVICE_LINK's device argument
 
 
@@ -285,6 +286,8 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
 def _code(o) -> float:
     if o.status is not None:
         return float(int(o.status))
+    if o.profile is not None:
+        return float(OUTCOME_PROFILE - int(o.profile))
     if not o.fused:
         return float(OUTCOME_NOT_FUSED)
     return float(OUTCOME_INVALID if o.error == "device flagged invalid" else OUTCOME_ERROR)

@@ -48,6 +48,7 @@ from flight.devices.interfaces import (
     RangeSample,
 )
 from flight.estimation.altitude_filter import Policy, Status
+from flight.estimation.profile import ProfileStatus
 from flight.guidance.descent import Phase
 from ground.scenarios import Scenario
 from ground.sim.terrain import Terrain
@@ -142,6 +143,7 @@ class FlightView:
             c = int(code)
             self.fdir.last_outcome[sensor] = SimpleNamespace(
                 sensor_id=sensor, time_s=t, range_m=r, code=code, status=Status(c) if c >= 0 else None,
+                profile=ProfileStatus(wiring.OUTCOME_PROFILE - c) if c <= wiring.OUTCOME_PROFILE else None,
                 fused=c != wiring.OUTCOME_NOT_FUSED,
                 error={wiring.OUTCOME_INVALID: "device flagged invalid", wiring.OUTCOME_ERROR: "device error"}.get(c, ""))
 

@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
-from ground.scenarios import load, parse
+from ground.scenarios import load
 from ground.sim import terrain as T
 from ground.sim.sensors import TerrainIndex, cast_range
 from hil import sil
