@@ -55,6 +55,7 @@ class RangeOutcome(NamedTuple):
 PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height updates
 ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists
 BRAKING_RATIO = 2.0  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
+MAP_REGISTRATION_N = 50  # the map's offset from the filter's frame: mean of the last this many samples
 CROSSING_MARGIN_S = 1.0  # a near footprint that differs waits this long after the vehicle should be over it
 SHADOW_AHEAD_CELLS = 200  # a gap of unseen ground is looked across this far (20 km at 100 m cells)
 FOLLOW_DOUBT = 0.25  # following the profile's shape adds (half the change)^2 of doubt
@@ -192,6 +193,7 @@ class EstimationTask:
         self._cell: int | None = None  # the profile cell under the vehicle
         self._followed: tuple | None = None  # the profile under the vehicle at the last tick
         self._last_far_range: dict[int, float] = {}
+        self._map_registration = (0, 0.0, 0.0)  # (samples, offset frame - map, its variance)
         self._shadow_from: Shadow | None = None  # ground past x* proved lower than behind a gap
         self._suspect_until: float | None = None  # profile cells before this may be returns off an edge
         self._waiting_until: dict[int, float] = {}  # per sensor: a near footprint that differs waits till then
@@ -292,16 +294,21 @@ class EstimationTask:
         profile = self.profile
         x = self.downrange_m
         self._follow(x, now)
+        blind = now - self.last_height_update_s > self.slant.fix_window_s
+        if self._shadow_from is not None:
+            if not blind:
+                self._shadow_from = None  # an altimeter sees the ground below: it needs no shadow
+            elif (x - self._shadow_from.x_star) * self.vx >= 0.0:
+                self._shadow(x, now)  # the edge's far side: as soon as x* is passed, not at the next cell
         k = profile.index(x)  # type: ignore[union-attr]
         if k == self._cell:
             return
         self._cell = k
         profile.move(x)  # type: ignore[union-attr]
-        if now - self.last_height_update_s <= self.slant.fix_window_s:
+        if not blind:
             return
         cell = self._cell_at(x, now)
         if cell.source == Source.EMPTY:
-            self._shadow(x, now)
             return
         f = self.filter
         est = f.estimate()
@@ -333,7 +340,8 @@ class EstimationTask:
                 status = self._height_update(est.altitude_m - cell.elevation_m, math.sqrt(variance), PROFILE_SENSOR)
                 if status == Status.ACCEPTED:
                     self.output.profile_fixes += 1
-        elif f.reset_terrain(cell.elevation_m, variance):
+        elif cell.source == Source.BEAM and f.reset_terrain(cell.elevation_m, variance):
+            # (a map's cell never overrules what the altimeters made of the ground: it primes)
             self.output.last_height_fix_s = now
             self.output.profile_fixes += 1
             self.output.steps_ahead += 1
@@ -373,9 +381,11 @@ class EstimationTask:
         below is taken as the ground seen beyond the gap, in doubt by the slope it may have over
         the gap (the HAKUTO-R rim: the drop is believed when it is crossed, not after)."""
         known = self._shadow_from
-        direction = 1 if self.vx >= 0.0 else -1
-        if known is None or (x - known.x_star) * direction < 0.0:
+        if (x - known.x_low) * self.vx >= 0.0:  # type: ignore[union-attr]
+            self._shadow_from = None  # past the ground seen beyond the gap: nothing left to take
             return
+        if self.profile.lookup(x).source != Source.EMPTY:  # type: ignore[union-attr]
+            return  # seen ground (the edge's own cell): it speaks for itself until the gap begins
         self._shadow_from = None
         x_ahead = known.x_near  # the ground that proved the drop nearest the edge
         cell = self.profile.lookup(x_ahead)  # type: ignore[union-attr]
@@ -409,7 +419,10 @@ class EstimationTask:
         source, z, variance = self.profile.interpolate(x)  # type: ignore[union-attr]
         last = self._followed
         self._followed = (source, z, variance)
-        if last is None or source == Source.EMPTY or last[0] == Source.EMPTY or \
+        # only ground the beam measured is followed: a map's shape sits where the map says, and
+        # the flight's own downrange is not that sure (a map's drop followed 100 m late is a
+        # second drop after the altimeters took the first)
+        if last is None or source != Source.BEAM or last[0] != Source.BEAM or \
                 now - self.last_height_update_s <= self.slant.fix_window_s:
             return
         dz = z - last[1]
@@ -422,11 +435,40 @@ class EstimationTask:
         if cell.source == Source.EMPTY and self.terrain_map is not None:
             known = self.terrain_map.at(x)
             if known is not None:
-                # the map is absolute; the filter's frame is off by its own altitude error
-                variance = known[1] ** 2 + self.filter.P[0][0]
-                self.profile.observe(x, known[0], variance, now, Source.MAP)  # type: ignore[union-attr]
+                # the map is absolute; the filter's frame is off by its own altitude error, which
+                # the beam's samples on mapped ground measure (registration, _register_map)
+                reg = self._map_registration
+                if reg[0] > 0:
+                    z, variance = known[0] + reg[1], known[1] ** 2 + reg[2]
+                else:
+                    z, variance = known[0], known[1] ** 2 + self.filter.P[0][0]
+                self.profile.observe(x, z, variance, now, Source.MAP)  # type: ignore[union-attr]
                 cell = self.profile.lookup(x)  # type: ignore[union-attr]
         return cell
+
+    def _register_map(self, x_f: float, z_beam: float, variance_m2: float) -> None:
+        """The offset between the filter's frame and the map's (absolute) one, from the beam's
+        samples on mapped ground: a running mean over the last MAP_REGISTRATION_N samples that
+        agree with it (3 sigma), so ground where the map is wrong does not drag it."""
+        known = self.terrain_map.at(x_f)  # type: ignore[union-attr]
+        if known is None:
+            return
+        n, offset, var = self._map_registration
+        residual = z_beam - known[0]
+        s2 = known[1] ** 2 + variance_m2
+        if n > 0 and (residual - offset) ** 2 > 9.0 * (s2 + var):
+            return
+        n = min(n + 1, MAP_REGISTRATION_N)
+        offset += (residual - offset) / n
+        self._map_registration = (n, offset, s2 / n)
+
+    def _shift_frame(self, dz_m: float) -> None:
+        """The altitude estimate moved by dz_m: the profile's cells (measured from it, so in its
+        frame) and the map's registration move with it."""
+        if self.profile is not None and dz_m != 0.0:
+            self.profile.shift(dz_m)
+            n, offset, var = self._map_registration
+            self._map_registration = (n, offset + dz_m, var)
 
     def terrain_at(self, x_m: float) -> float | None:
         """The elevation the look-ahead profile (or, where the beam has not looked, the map)
@@ -438,7 +480,8 @@ class EstimationTask:
         if self.terrain_map is not None:
             known = self.terrain_map.at(x_m)
             if known is not None:
-                return known[0]
+                n, offset, _ = self._map_registration
+                return known[0] + (offset if n > 0 else 0.0)  # in the filter's frame
         return None
 
     # -- range samples -------------------------------------------------------------------
@@ -475,6 +518,8 @@ class EstimationTask:
                 # the kernel judges repeats of the samples it sees; the profile's are judged here
                 return RangeOutcome(sensor_id, reading.time_s, Status.REJECTED_STUCK, r, reading.sigma_m, AHEAD,
                                     True, math.nan, None, fp.offset_m)
+            if self.terrain_map is not None:
+                self._register_map(x_f, fp.elevation_m, fp.variance_m2)
             cell = self._cell_at(x_f, reading.time_s)
             if far and cell.source == Source.BEAM and reading.time_s - cell.time_s >= slant.revisit_s:
                 # Ground the profile already holds, seen again from elsewhere: the beam measures
@@ -520,7 +565,8 @@ class EstimationTask:
         is the estimate's, and the samples go to the filter, whose step logic judges them."""
         est = self.filter.estimate()
         y = fp.drop_m - est.height_above_terrain_m
-        if y * y <= 9.0 * (est.height_above_terrain_sigma_m ** 2 + fp.variance_m2):
+        spread = self.slant.slope * fp.offset_m  # the ground may slope between here and there
+        if y * y <= 9.0 * (est.height_above_terrain_sigma_m ** 2 + fp.variance_m2 + spread * spread):
             self._waiting_until.pop(sensor_id, None)
             return False
         until = self._waiting_until.get(sensor_id)
@@ -556,7 +602,7 @@ class EstimationTask:
         if not f.update_altitude(altitude, variance):
             return None
         self._vertical_corrected(f.x[1] - v_before)
-        self.profile.shift(f.x[0] - before)  # type: ignore[union-attr]
+        self._shift_frame(f.x[0] - before)
         self.output.revisits += 1
         self.output.last_height_fix_s = self.output.time_s
         return ProfileStatus.FUSED
@@ -568,8 +614,7 @@ class EstimationTask:
         before, v_before = f.x[0], f.x[1]
         status = f.update_range(height_m, 1.0, sigma_m, sensor_id)
         self._vertical_corrected(f.x[1] - v_before)
-        if self.profile is not None and f.x[0] != before:
-            self.profile.shift(f.x[0] - before)
+        self._shift_frame(f.x[0] - before)
         return status
 
     def _vertical_corrected(self, dv: float) -> None:

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flight.devices.interfaces import PRIMARY_ALTIMETER, SHORT_RANGE_ALTIMETER
+from flight.estimation.profile import ProfileStatus
 from flight.estimation.task import EstimationTask, RangeOutcome
 from flight.executive.scheduler import EventSink
-from flight.estimation.profile import ProfileStatus
 from flight.fdir.sensor_health import Health, HealthConfig, Observation, SensorHealth, observe
 
 PROFILE_GOOD = (ProfileStatus.FUSED, ProfileStatus.NEW, ProfileStatus.REPLACED)
