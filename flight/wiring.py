@@ -383,6 +383,7 @@ def _build_tasks(config: dict, devices: Devices, clock: Clock, flight_time: Flig
                         guidance_config.release_after_valid)
     guidance = GuidanceTask(estimation, fdir, guard, events, guidance_config, devices.contact,
                             period_s=schedule["guidance"][0] / tick_hz)
+    estimation.commanded_force = guidance.commanded_force_while_imu_lost
 
     key_file = config.get("commands", {}).get("key_file")
     try:

@@ -258,3 +258,38 @@ def test_gdn008_m1_baseline_gets_m1s_whole_altitude_trust_policy():
     assert not m1.fdir.config.zero_trap_enabled and ours.fdir.config.zero_trap_enabled
     assert not m1.guidance.config.blind_mode and ours.guidance.config.blind_mode
     assert m1.guidance.config.pessimism_sigma == 0.0 and ours.guidance.config.pessimism_sigma == 3.0
+
+
+@given(to_go=st.floats(-3000.0, 3000.0), v0=st.floats(-80.0, 80.0), v_t=st.floats(-2.0, 2.0),
+       t_go=st.floats(10.0, 150.0))
+def test_gdn013_explicit_guidance_arrives_where_and_as_fast_as_it_was_asked(to_go, v0, v_t, t_go):
+    """GDN-013: flying E-guidance's acceleration, re-evaluated every 0.1 s as the time to go
+    counts down (as the approach does), arrives at the target distance with the target speed.
+    Checked by integrating the motion, not by re-deriving the formula."""
+    from flight.guidance.descent import polynomial_acceleration
+
+    dt, x, v, t, a, n = 0.01, 0.0, v0, t_go, 0.0, 0
+    while t > 1e-9:
+        if n % 10 == 0 and t > 0.2:  # at 10 Hz, the last 0.2 s on the last command
+            a = polynomial_acceleration(to_go - x, v, v_t, t)
+        step = min(dt, t)
+        x += v * step + 0.5 * a * step * step
+        v += a * step
+        t -= step
+        n += 1
+    assert x == pytest.approx(to_go, abs=0.5 + 0.002 * abs(to_go - v0 * t_go))
+    assert v == pytest.approx(v_t, abs=0.1)
+
+
+@given(hat=st.floats(30.0, 2500.0), vx=st.floats(-5.0, 90.0), vz=st.floats(-60.0, 5.0),
+       d=st.floats(-200.0, 4000.0), t_go=st.floats(6.0, 150.0))
+def test_gdn013_approach_pitch_stays_within_its_limits(hat, vx, vz, d, t_go):
+    """GDN-013: the approach's thrust pitch never exceeds 0.7 rad, nor 0.45 rad below 250 m
+    (where the short-range altimeter's footprint must stay under the vehicle)."""
+    c = GuidanceConfig(site_downrange_m=10_000.0)
+    nav = NavState(hat_m=hat, hat_sigma_m=1.0, vertical_speed_mps=vz, horizontal_speed_mps=vx,
+                   altitude_m=hat, altimetry_missing=False, downrange_m=10_000.0 - d, site_height_m=hat)
+    cmd = command(Phase.APPROACH, nav, 500.0, c, t_go)
+    limit = c.max_low_pitch_rad if hat - c.pessimism_sigma * 1.0 < c.low_pitch_below_hat_m else c.max_approach_pitch_rad
+    assert abs(cmd.pitch_rad) <= limit + 1e-9
+    assert c.min_throttle <= cmd.throttle <= 1.0

@@ -91,6 +91,12 @@ class Attitude:
         self._elapsed_s += dt_s
         self._held_s += dt_s
 
+    def correct(self, delta_rad: float) -> None:
+        """Turn the estimate by delta_rad: a turn made while the gyro was silent (an IMU gap: the
+        attitude controller followed guidance's commands). The budget is `hold`'s."""
+        if math.isfinite(delta_rad) and abs(delta_rad) <= math.pi:
+            self._set(self.pitch_rad + delta_rad)
+
     def to_local(self, accel_x_mps2: float, accel_z_mps2: float) -> tuple[float, float]:
         """(f_up, f_downrange) from body-axis specific force, with the estimated attitude."""
         c, s = self._cos, self._sin

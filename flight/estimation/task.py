@@ -193,6 +193,8 @@ class EstimationTask:
         self._cell: int | None = None  # the profile cell under the vehicle
         self._followed: tuple | None = None  # the profile under the vehicle at the last tick
         self._last_far_range: dict[int, float] = {}
+        # guidance's record of the thrust it commanded while the IMU was lost (set by the wiring)
+        self.commanded_force: Callable[[], tuple[float, float, float, float, float]] | None = None
         self._map_registration = (0, 0.0, 0.0)  # (samples, offset frame - map, its variance)
         self._shadow_from: Shadow | None = None  # ground past x* proved lower than behind a gap
         self._suspect_until: float | None = None  # profile cells before this may be returns off an edge
@@ -279,11 +281,28 @@ class EstimationTask:
         out.longest_imu_gap_s = max(out.longest_imu_gap_s, gap_s)
         self.events.emit("IMU_GAP", gap_s)
         f_up, f_downrange = self._held_force
+        sigma = self.gap.accel_sigma(gap_s)
+        dv = f_downrange * gap_s
+        # After its hold, guidance arrested the descent (more thrust, attitude held), which the
+        # held force does not know. What it commanded over the gap is the better model of the
+        # force, to the hold's accuracy (the arrest is in the model, not in the doubt); the
+        # held force covers the rest. The horizontal needs it most: no altimeter pulls it back.
+        if self.commanded_force is not None:
+            up, commanded, secs, since, turn = self.commanded_force()
+            gap_start = self.output.time_s - gap_s
+            if 0.0 < secs <= gap_s + 0.5 and gap_start - 0.5 <= since:  # this gap's record, not an older one's
+                rest = max(gap_s - secs, 0.0)
+                f_up = (up + f_up * rest) / max(secs + rest, 1e-9)
+                dv = commanded + f_downrange * rest
+                sigma = self.gap.hold_accel_sigma_mps2
+                # the attitude controller turned the vehicle as guidance's commands turned (the
+                # gap may have begun mid-turn), and held it: the estimate turns by as much
+                self.attitude.correct(turn)
         step = min(gap_s, MAX_GAP_S)
-        if not self.filter.predict_gap(step, f_up + gravity_fix, abs(self.vx), self.gap.accel_sigma(gap_s)):
+        if not self.filter.predict_gap(step, f_up + gravity_fix, abs(self.vx), sigma):
             out.invalid_imu += 1
         self.attitude.hold(gap_s, abs(self.vx), altitude)
-        self.vx += (f_downrange - self.vx * vz / r) * gap_s
+        self.vx += dv - self.vx * vz / r * gap_s
         self.downrange_m += self.vx * gap_s * self.radius_m / r
 
     # -- the look-ahead profile -------------------------------------------------------------

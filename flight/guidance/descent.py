@@ -330,6 +330,10 @@ class GuidanceTask:
         self.propellant_low = False
         self.touchdown_time_s: float | None = None
         self.imu_lost_since_s: float | None = None
+        self._gap_force = (0.0, 0.0, 0.0)  # while the IMU is lost: ∫f_up dt, ∫f_downrange dt, seconds
+        self._gap_since = math.nan  # ... since then
+        self._pitch_log = ((0.0, 0.0), (0.0, 0.0))  # the last two pitch commands (flight time, pitch)
+        self._pitch_at_loss = 0.0  # the pitch commanded when the IMU's last sample before a loss was taken
         self._approach_start_s = 0.0
         self._approach_t_go_s = self.config.min_time_to_go_s
         self._arrest = self.config.arrest_law()
@@ -428,6 +432,7 @@ class GuidanceTask:
             self._previous_throttle = self.throttle
             self.throttle = cmd.throttle
             self.last = cmd
+            self._pitch_log = (self._pitch_log[1], (self.estimation.output.time_s, self.pitch_rad))
         self.guard.offer(self.throttle, self.pitch_rad, self.phase in POWERED, self.mass_kg)
 
     def _imu_lost(self, nav: NavState) -> None:
@@ -437,14 +442,20 @@ class GuidanceTask:
         c = self.config
         now = self.estimation.output.time_s
         if self.imu_lost_since_s is None:
-            self.imu_lost_since_s = now
+            self.imu_lost_since_s = self._gap_since = now
             self._arrest.model_v = None
+            self._gap_force = (0.0, 0.0, 0.0)
+            # the pitch commanded when the last IMU sample was taken (the attitude then)
+            last_sample = self.estimation.output.imu_last_s
+            (_, p0), (t1, p1) = self._pitch_log
+            self._pitch_at_loss = p1 if last_sample is None or t1 <= last_sample + 1e-9 else p0
         if self.contact is not None and self.contact.closed():
             self.touchdown_time_s = now
             self._enter(Phase.TOUCHDOWN)
             self.throttle = 0.0
             return
         if now - self.imu_lost_since_s <= c.imu_loss_hold_s:
+            self._book_gap_force()
             return  # the last command stands
         if self._arrest.model_v is None:
             # the last estimate is from the last IMU sample; the held command has acted since
@@ -455,6 +466,22 @@ class GuidanceTask:
         self._previous_throttle = self.throttle
         self.throttle = 0.0 if self.propellant_kg <= 0.0 else self._arrest.open_loop(
             self.mass_kg, self.pitch_rad, nav.horizontal_speed_mps, nav.altitude_m, self.period_s)
+        self._book_gap_force()
+
+    def _book_gap_force(self) -> None:
+        """The specific force this cycle's command gives (thrust along body z: up cos θ, downrange
+        −sin θ), summed while the IMU is lost: estimation bridges the horizontal speed with it."""
+        a = self.throttle * self.config.max_thrust_n / self.mass_kg
+        up, down, secs = self._gap_force
+        dt = self.period_s
+        self._gap_force = (up + a * math.cos(self.pitch_rad) * dt, down - a * math.sin(self.pitch_rad) * dt, secs + dt)
+
+    def commanded_force_while_imu_lost(self) -> tuple[float, float, float, float, float]:
+        """(∫f_up dt, ∫f_downrange dt, seconds, since, turn) of the thrust commanded since the
+        IMU was last lost (flight time `since`; nan before any loss), and how far the pitch
+        commanded turned since the IMU's last sample (the attitude controller turned with it)."""
+        since = self.imu_lost_since_s if self.imu_lost_since_s is not None else self._gap_since
+        return (*self._gap_force, since, self.pitch_rad - self._pitch_at_loss)
 
     def _book_propellant(self) -> None:
         c = self.config
