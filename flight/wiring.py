@@ -61,8 +61,8 @@ DEFAULT_SCHEDULE = {  # name: (rate divisor at 100 Hz, offset, budget in us), in
     "fdir": (1, 0, 200.0),
     "guidance": (10, 0, 400.0),
     "engine_guard": (10, 0, 100.0),  # right after guidance: it sees this cycle's offer
-    "housekeeping": (10, 0, 600.0),
-    "commands": (10, 0, 600.0),
+    "housekeeping": (10, 5, 600.0),  # half a cycle after guidance: the two heaviest 10 Hz tasks never share a tick
+    "commands": (10, 5, 600.0),
     "health": (100, 0, 200.0),
 }
 # Real drivers read the IMU (a 14-byte burst, ~0.4 ms at 400 kHz) and both altimeters over I2C

@@ -555,7 +555,7 @@ def test_hrd005_lander_log_decodes_every_record_and_reports_damage(tmp_path):
     hk = subprocess.run([sys.executable, "-m", "hil.cli", "log", str(logdir), "--format", "csv", "--kind",
                          "housekeeping"], capture_output=True, text=True, timeout=60, check=False)
     table = list(csv.DictReader(io.StringIO(hk.stdout)))
-    assert len(table) == 2 * 20 and float(table[-1]["time_s"]) == pytest.approx(1.9)
+    assert len(table) == 2 * 20 and float(table[-1]["time_s"]) == pytest.approx(1.95)  # 10 Hz, half a cycle in
     missing = subprocess.run([sys.executable, "-m", "hil.cli", "log", str(tmp_path / "nope")], capture_output=True,
                              text=True, timeout=60, check=False)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr

@@ -435,14 +435,16 @@ class EstimationTask:
         judged against a moving ground), the terrain under the vehicle follows the profile's
         shape as the vehicle moves: the ground it moved over rose or fell by what the profile
         says (a slope, a crater wall), with the profile's doubt about that change added."""
+        if now - self.last_height_update_s <= self.slant.fix_window_s:
+            self._followed = None  # an altimeter sees the ground below: nothing to follow
+            return
         source, z, variance = self.profile.interpolate(x)  # type: ignore[union-attr]
         last = self._followed
         self._followed = (source, z, variance)
         # only ground the beam measured is followed: a map's shape sits where the map says, and
         # the flight's own downrange is not that sure (a map's drop followed 100 m late is a
         # second drop after the altimeters took the first)
-        if last is None or source != Source.BEAM or last[0] != Source.BEAM or \
-                now - self.last_height_update_s <= self.slant.fix_window_s:
+        if last is None or source != Source.BEAM or last[0] != Source.BEAM:
             return
         dz = z - last[1]
         if dz != 0.0:
