@@ -400,7 +400,9 @@ class EstimationTask:
         below is taken as the ground seen beyond the gap, in doubt by the slope it may have over
         the gap (the HAKUTO-R rim: the drop is believed when it is crossed, not after)."""
         known = self._shadow_from
-        if (x - known.x_low) * self.vx >= 0.0:  # type: ignore[union-attr]
+        if known is None:
+            return
+        if (x - known.x_low) * self.vx >= 0.0:
             self._shadow_from = None  # past the ground seen beyond the gap: nothing left to take
             return
         if self.profile.lookup(x).source != Source.EMPTY:  # type: ignore[union-attr]

@@ -256,7 +256,7 @@ def command(phase: Phase, nav: NavState, mass_kg: float, c: GuidanceConfig, t_go
     max_pitch = c.max_pitch_rad
     guided = (phase == Phase.APPROACH and t_go_s is not None and c.site_downrange_m is not None
               and math.isfinite(nav.site_height_m) and t_go_s > c.min_time_to_go_s)
-    a_x = 0.0
+    a_x, a_z = 0.0, 0.0
     if guided:
         a_x, a_z = approach_accelerations(nav, c, t_go_s)  # type: ignore[arg-type]
     if guided and not blind(nav, c):
