@@ -19,19 +19,24 @@ class CobsError(ValueError):
 def encode(data: bytes) -> bytes:
     out = bytearray()
     block = bytearray()
+    full = False  # the last block written was a full one (254 bytes, code 255): no zero follows it
     for byte in data:
         if byte == 0:
             out.append(len(block) + 1)
             out += block
             block.clear()
+            full = False
         else:
             block.append(byte)
+            full = False
             if len(block) == 254:
                 out.append(255)
                 out += block
                 block.clear()
-    out.append(len(block) + 1)
-    out += block
+                full = True
+    if block or not full:  # data ending on a full block needs no closing code (the standard form)
+        out.append(len(block) + 1)
+        out += block
     return bytes(out)
 
 
