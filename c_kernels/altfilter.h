@@ -211,7 +211,7 @@ typedef struct {
     alt_cell cell[ALT_PROFILE_CELLS];
 } alt_profile;
 
-/* 0 < cell_m <= 1e5, 0 < gate_sigma <= 100, 1 <= replace_after <= 100,
+/* 1e-3 <= cell_m <= 1e5, 0 < gate_sigma <= 100, 1 <= replace_after <= 100,
  * 0 <= behind < ALT_PROFILE_CELLS. Starts empty, origin at cell 0. 0 or ALT_PROFILE_INVALID. */
 int32_t alt_profile_init(alt_profile *p, double cell_m, double gate_sigma, int32_t replace_after,
                          int32_t behind);
@@ -233,7 +233,8 @@ int32_t alt_profile_observe(alt_profile *p, double x_m, double elevation_m, doub
 
 /* The profile's elevation at x_m, linear between the centres of the two cells around it when
  * both hold something (else the cell's own), with the larger of their variances. Returns the
- * source (ALT_CELL_EMPTY when nothing is known there). */
+ * source: ALT_CELL_EMPTY when nothing is known there, ALT_CELL_BEAM only when both cells are the
+ * beam's (a map's cell on either side makes it ALT_CELL_MAP). */
 int32_t alt_profile_interpolate(const alt_profile *p, double x_m, double *elevation_m, double *variance_m2);
 
 /* What the profile holds at x_m: its source (ALT_CELL_EMPTY: nothing, or outside the window),

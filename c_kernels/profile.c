@@ -35,7 +35,7 @@ int32_t alt_profile_init(alt_profile *p, double cell_m, double gate_sigma, int32
                          int32_t behind)
 {
     if (p == NULL || !finite(cell_m) || cell_m <= 0.0 || cell_m > 1.0e5 || !finite(gate_sigma) ||
-        gate_sigma <= 0.0 || gate_sigma > 100.0 || replace_after < 1 || replace_after > 100 ||
+        cell_m < 1.0e-3 || gate_sigma <= 0.0 || gate_sigma > 100.0 || replace_after < 1 || replace_after > 100 ||
         behind < 0 || behind >= ALT_PROFILE_CELLS) {
         return ALT_PROFILE_INVALID;
     }
@@ -192,7 +192,8 @@ int32_t alt_profile_interpolate(const alt_profile *p, double x_m, double *elevat
     if (variance_m2 != NULL) {
         *variance_m2 = v0 > v1 ? v0 : v1;
     }
-    return s0 == ALT_CELL_BEAM || s1 == ALT_CELL_BEAM ? ALT_CELL_BEAM : s0;
+    /* BEAM only when both are measured: a map's cell on either side makes it the map's shape */
+    return s0 == ALT_CELL_BEAM && s1 == ALT_CELL_BEAM ? ALT_CELL_BEAM : ALT_CELL_MAP;
 }
 
 int32_t alt_profile_next_known(const alt_profile *p, double x_m, int32_t direction, int32_t max_cells,

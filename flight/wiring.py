@@ -240,9 +240,17 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
         else:
             clock = MonotonicClock()
     flight_time = FlightTime(clock)
-    if real:
-        devices = real_devices(config, flight_time.now_s, source)
+    # what is opened from here on is closed again if the build fails part-way (a campaign or a
+    # test builds many systems in one process: no socket, port or thread may outlive a refusal)
+    opened: list[Callable[[], None]] = [clock.close] if isinstance(clock, RigClock) else []
+    try:
+        if real:
+            devices = real_devices(config, flight_time.now_s, source)
+    except BaseException:
+        _close_all(opened)
+        raise
     assert devices is not None
+    opened += list(devices.closers)
     defaults = {name: (d, o, REAL_DEVICE_BUDGETS_US.get(name, b) if real else b)
                 for name, (d, o, b) in DEFAULT_SCHEDULE.items()}
     schedule = {name: (over.get("divisor", d), over.get("offset", o), over.get("budget_us", b))
@@ -250,6 +258,7 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
                 for over in [config.get("schedule", {}).get(name, {})]}
     for name, (divisor, offset, _) in schedule.items():
         if offset >= divisor:
+            _close_all(opened)
             raise ConfigError(f"{source}: [schedule.{name}] offset = {offset}: must be below divisor = {divisor}")
 
     encoder = TelemetryEncoder()
@@ -261,17 +270,21 @@ def build(config: dict, devices: Devices | None = None, clock: Clock | None = No
                             log_cfg.get("max_file_bytes", 64 << 20), log_cfg.get("max_total_bytes", 1 << 30),
                             log_cfg.get("queue_bytes", 4 << 20), version=__version__)
         except OSError as exc:
+            _close_all(opened)
             raise ConfigError(f"{source}: [log] dir = {log_cfg['dir']!r}: cannot write a log there: "
                               f"{exc.strerror or exc}") from None
+    if log is not None:
+        opened.append(log.close)
     try:
         link = _build_link(config.get("link", {}), source)
+        if link is not None:
+            opened.append(link.close)
         downlink = Downlink(link, log)
         events = EventService(encoder, downlink, flight_time)
         system = _build_tasks(config, devices, clock, flight_time, tick_hz, schedule, encoder, downlink, events,
                               source)
     except BaseException:
-        if log is not None:
-            log.close()
+        _close_all(opened)
         raise
     system.log = log
     system.closers += [system.watchdog.close] + ([log.close] if log else []) + ([link.close] if link else []) \
@@ -481,6 +494,15 @@ def _build_watchdog(sec: dict, source: str) -> Watchdog:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{source}: [watchdog] {kind}: {exc}") from None
     return NoWatchdog()
+
+
+def _close_all(closers: list[Callable[[], None]]) -> None:
+    """Close what a failed build opened, newest first; a closer that fails does not stop the rest."""
+    for close in reversed(closers):
+        try:
+            close()
+        except Exception:  # noqa: BLE001, S110 - the build's own error is the one to report
+            pass
 
 
 def _finite(x: float) -> float:

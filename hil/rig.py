@@ -285,17 +285,23 @@ def fifo_priority(priority: int, pids: tuple[int, ...] = ()):
     """SCHED_FIFO for this process (and `pids`) while in the block, when permitted (root or
     CAP_SYS_NICE); the old policy back after. Yields whether it was granted. Children started
     inside inherit it."""
+    changed = []  # each process set so far, with what it had: restored even if a later one fails
+    granted = True
     try:
-        old = [(pid, os.sched_getscheduler(pid), os.sched_getparam(pid)) for pid in (0, *pids)]
         for pid in (0, *pids):
+            before = (pid, os.sched_getscheduler(pid), os.sched_getparam(pid))
             os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(priority))
-        granted = True
+            changed.append(before)
     except (PermissionError, OSError, AttributeError):
-        old, granted = [], False
+        granted = False
+        for pid, policy, param in changed:  # all or none: a rig at FIFO without its emulator spins
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(pid, policy, param)
+        changed = []
     try:
         yield granted
     finally:
-        for pid, policy, param in old:
+        for pid, policy, param in changed:
             with contextlib.suppress(OSError):
                 os.sched_setscheduler(pid, policy, param)
 
@@ -548,10 +554,13 @@ class _Run:
             else:
                 assert self.telemetry is not None
                 dev = rig_faults.FLIGHT_DEVICE.get(f.device)
-                back = [t for t, name, args in self.telemetry.events
-                        if name == "DEVICE_LINK" and args[0] == dev and args[1] == 1 and t >= p["since_s"] - 1e-9]
-                if back:  # the flight's own time of the event (its clock is the rig's in lockstep)
-                    p["entry"]["recovered_after_s"] = round(back[0] - p["since_s"], 3)
+                # only events received since the fault ended (their times are the flight's clock,
+                # which is the rig's only in lockstep): recovery is timed here, on the rig's clock
+                seen = p.setdefault("events_at_end", len(self.telemetry.events))
+                back = [t for t, name, args in self.telemetry.events[seen:]
+                        if name == "DEVICE_LINK" and args[0] == dev and args[1] == 1]
+                if back:
+                    p["entry"]["recovered_after_s"] = round(t_s - p["since_s"], 3)
                     continue
             if done:
                 p["entry"]["recovered_after_s"] = round(t_s - p["since_s"], 3)

@@ -559,3 +559,78 @@ def test_hrd005_lander_log_decodes_every_record_and_reports_damage(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "hil.cli", "log", str(tmp_path / "nope")], capture_output=True,
                              text=True, timeout=60, check=False)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+
+
+# -- HRD-010: an IMU gap's record and an estimation that fails ---------------------------------
+def test_hrd010_a_gap_is_bridged_with_its_own_record_of_guidance_never_an_older_one():
+    """HRD-010: guidance's record of what it commanded while the IMU was lost serves the gap it
+    was made in only. A record left from an earlier gap (noticed at 10.1 s, 0.2 s of thrust,
+    a 0.1 rad turn) must not be applied to a later 80 ms gap guidance never noticed: across it
+    the pitch and horizontal speed move only as the held (zero) force and the silent gyro say.
+    A record noticed within its gap's detection time is applied."""
+    from flight.devices.interfaces import ImuSample
+    from flight.estimation.altitude_filter import AltitudeFilter, Policy
+    from flight.estimation.task import EstimationTask
+
+    class Imu:
+        def __init__(self):
+            self.queue = []
+
+        def read(self):
+            return self.queue.pop(0) if self.queue else None
+
+    def fly(record, gap):
+        now = [0.0]
+        imu = Imu()
+        f = AltitudeFilter(Policy.parse("terrain-aware"), x0=(2000.0, -20.0, 0.0, 0.0),
+                           var0=(100.0, 1.0, 1e-4, 100.0))
+        task = EstimationTask(f, imu, [], lambda: now[0], wiring.EventService(
+            wiring.TelemetryEncoder(), wiring.Downlink(None, None), lambda: now[0]))
+        task.commanded_force = lambda: record
+        before = None
+        for step in range(1, 1101):
+            now[0] = round(step * 0.01, 2)
+            if not gap[0] <= now[0] < gap[1]:
+                imu.queue.append(ImuSample(now[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+            task.run(0)
+            if now[0] == round(gap[0] - 0.01, 2):
+                before = (task.attitude.pitch_rad, task.vx)
+        return task.attitude.pitch_rad - before[0], task.vx - before[1]
+
+    stale = (0.2 * 3.0, 0.2 * -3.0, 0.2, 10.1, 0.1)
+    turn, dv = fly(stale, (10.41, 10.49))
+    assert abs(turn) < 1e-9 and abs(dv) < 1e-9
+    own = (0.2 * 3.0, 0.2 * -3.0, 0.2, 10.46, 0.1)  # noticed 50 ms into this gap (FDIR), within a cycle
+    turn, dv = fly(own, (10.41, 10.70))
+    assert turn == pytest.approx(0.1, abs=1e-5) and dv == pytest.approx(-0.6, abs=1e-4)  # (+ the transport rate)
+
+
+def test_hrd010_an_estimation_that_keeps_failing_is_a_lost_imu_to_guidance():
+    """HRD-010: an estimation task that raises every run publishes what the filter holds, and
+    FDIR calls the IMU lost (the estimate is as stale as a silent IMU's): guidance holds, then
+    arrests, and the engine commands stay valid; when estimation runs again, all is back."""
+    system, bench, engine, events = bench_system()
+    system.guidance.arm()
+    system.guidance.start_descent()
+    system.executive.run(slots=1000)
+    broken = {"on": True}
+    real_track = system.estimation._track
+
+    def failing(now):
+        if broken["on"]:
+            raise RuntimeError("profile exploded")
+        return real_track(now)
+
+    system.estimation._track = failing
+    system.executive.run(slots=20)
+    assert system.fdir.summary.imu_lost  # estimation has not completed for > 50 ms
+    assert any(name == "IMU_HEALTH" and args == (1,) for _, name, args in events)
+    held = engine.history[-1]
+    system.executive.run(slots=150)  # guidance holds its last command for 2 s ...
+    assert engine.history[-1] == held
+    system.executive.run(slots=1500)  # ... then arrests the descent on its own model
+    assert all(math.isfinite(t) and 0.0 <= t <= 1.0 and math.isfinite(p) for t, p in engine.history)
+    assert bench.h > 500.0 and abs(bench.v) < 3.0  # near a hover, far from the ground
+    broken["on"] = False
+    system.executive.run(slots=20)
+    assert not system.fdir.summary.imu_lost and system.executive.failures >= 1600

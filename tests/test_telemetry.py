@@ -345,9 +345,15 @@ def test_tlm006_a_full_disk_costs_records_not_the_flight(tmp_path):
     log.append(TM, b"lost")
     log.flush()  # never raises
     assert log.write_errors == 1 and log.lost == 1 and "space" in log.last_error
+    for _ in range(5):  # the disk stays full: each flush fails, and no part file is added for it
+        log._fd = os.open("/dev/full", os.O_WRONLY)
+        log.append(TM, b"lost")
+        log.flush()
+    assert log.write_errors == 6 and len(log_files(tmp_path)) == 1
     log.append(TM, b"kept")
-    log.flush()  # a new part file
+    log.flush()  # the same part again, once the disk takes writes
     log.close()
+    assert len(log_files(tmp_path)) == 1
     assert [p for k, p in read_log(log_files(tmp_path)[-1]).records if k == TM] == [b"kept"]
 
 

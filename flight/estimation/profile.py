@@ -42,7 +42,7 @@ class TerrainProfile:
                  behind: int = 16) -> None:
         self._p = ffi.new("alt_profile *")
         if lib.alt_profile_init(self._p, cell_m, gate_sigma, replace_after, behind) != 0:
-            raise ValueError(f"terrain profile: need 0 < cell_m <= 1e5 (got {cell_m}), 0 < gate_sigma <= 100 "
+            raise ValueError(f"terrain profile: need 1e-3 <= cell_m <= 1e5 (got {cell_m}), 0 < gate_sigma <= 100 "
                              f"({gate_sigma}), 1 <= replace_after <= 100 ({replace_after}), "
                              f"0 <= behind < {CELLS} ({behind})")
         self.cell_m = cell_m

@@ -56,6 +56,9 @@ PROFILE_SENSOR = 2  # the kernel's sensor id for the look-ahead profile's height
 ATTITUDE_TC_S = 100.0  # how long an attitude-induced acceleration error persists
 BRAKING_RATIO = 2.0  # thrust this much more horizontal than vertical: vertical corrections map to the horizontal
 MAP_REGISTRATION_N = 50  # the map's offset from the filter's frame: mean of the last this many samples
+MAP_REGISTRATION_MIN = 5  # ... gated (3 sigma) only once this many agree
+MAP_REGISTRATION_RESTART = 20  # ... and started again after this many refused in a row
+GUIDANCE_NOTICE_S = 0.15  # guidance (10 Hz) notices an IMU loss within this of FDIR's detection
 CROSSING_MARGIN_S = 1.0  # a near footprint that differs waits this long after the vehicle should be over it
 SHADOW_AHEAD_CELLS = 200  # a gap of unseen ground is looked across this far (20 km at 100 m cells)
 FOLLOW_DOUBT = 0.25  # following the profile's shape adds (half the change)^2 of doubt
@@ -102,6 +105,7 @@ class Shadow:
     x_near: float
     x_low: float
     z_low: float
+    noted_s: float  # when: a height update after it means an altimeter sees the ground below
 
 
 @dataclass
@@ -141,6 +145,8 @@ class EstimationOutput:
     steps_ahead: int = 0  # ... of them, steps the profile had seen ahead (a cliff, taken in on crossing)
     revisits: int = 0  # altitude updates from a beam on ground the profile already held
     last_height_fix_s: float = -math.inf  # the last time an altimeter told the height above the ground below
+    completed_s: float | None = None  # the last run that completed (a run that raised does not count)
+    fuse_errors: int = 0  # range samples whose handling raised: each is an error outcome, counted
 
 
 LUNAR_GM_M3PS2 = 4.9028e12
@@ -196,6 +202,7 @@ class EstimationTask:
         # guidance's record of the thrust it commanded while the IMU was lost (set by the wiring)
         self.commanded_force: Callable[[], tuple[float, float, float, float, float]] | None = None
         self._map_registration = (0, 0.0, 0.0)  # (samples, offset frame - map, its variance)
+        self._map_refused = 0  # samples refused in a row by the registration
         self._shadow_from: Shadow | None = None  # ground past x* proved lower than behind a gap
         self._suspect_until: float | None = None  # profile cells before this may be returns off an edge
         self._waiting_until: dict[int, float] = {}  # per sensor: a near footprint that differs waits till then
@@ -214,22 +221,32 @@ class EstimationTask:
             # the initial state and attitude are the hand-over's, at the first run: the first
             # sample propagates from here
             out.imu_last_s = now
-        while (sample := self.imu.read()) is not None:
-            if isinstance(sample, DeviceError):
-                out.imu_errors += 1
-                continue
-            self._take(sample)
-        imu_current = out.imu_last_s is not None and now - out.imu_last_s <= self.gap.lost_after_s
-        if self.profile is not None and imu_current:
-            self._track(now)
-        for alt in self._read_order:
-            while (reading := alt.read()) is not None:
-                out.outcomes.append(self._fuse(alt.sensor_id, reading, imu_current))
-        out.estimate = self.filter.estimate()
-        out.horizontal_speed_mps = self.vx
-        out.downrange_m = self.downrange_m
-        out.pitch_rad = self.attitude.pitch_rad
-        out.pitch_sigma_rad = self.attitude.sigma_rad
+        try:
+            while (sample := self.imu.read()) is not None:
+                if isinstance(sample, DeviceError):
+                    out.imu_errors += 1
+                    continue
+                self._take(sample)
+            imu_current = out.imu_last_s is not None and now - out.imu_last_s <= self.gap.lost_after_s
+            if self.profile is not None and imu_current:
+                self._track(now)
+            for alt in self._read_order:
+                while (reading := alt.read()) is not None:
+                    try:
+                        outcome = self._fuse(alt.sensor_id, reading, imu_current)
+                    except Exception as exc:  # noqa: BLE001 - one sample's fault loses that sample, counted
+                        out.fuse_errors += 1
+                        outcome = RangeOutcome(alt.sensor_id, getattr(reading, "time_s", now), None, math.nan,
+                                               error=f"estimation error: {exc!r}"[:120])
+                    out.outcomes.append(outcome)
+            out.completed_s = now  # FDIR: an estimate not completed lately is as stale as a lost IMU
+        finally:
+            # whatever happened, the output says what the filter holds now (never a stale copy)
+            out.estimate = self.filter.estimate()
+            out.horizontal_speed_mps = self.vx
+            out.downrange_m = self.downrange_m
+            out.pitch_rad = self.attitude.pitch_rad
+            out.pitch_sigma_rad = self.attitude.sigma_rad
 
     def _take(self, s: ImuSample) -> None:
         out = self.output
@@ -290,7 +307,10 @@ class EstimationTask:
         if self.commanded_force is not None:
             up, commanded, secs, since, turn = self.commanded_force()
             gap_start = self.output.time_s - gap_s
-            if 0.0 < secs <= gap_s + 0.5 and gap_start - 0.5 <= since:  # this gap's record, not an older one's
+            # this gap's record: guidance noticed the loss within its detection time (FDIR's 50 ms
+            # plus a guidance cycle) of the gap's start, never before it
+            noticed = gap_start - 1e-6 <= since <= gap_start + self.gap.lost_after_s + GUIDANCE_NOTICE_S
+            if 0.0 < secs <= gap_s + GUIDANCE_NOTICE_S and noticed:
                 rest = max(gap_s - secs, 0.0)
                 f_up = (up + f_up * rest) / max(secs + rest, 1e-9)
                 dv = commanded + f_downrange * rest
@@ -315,9 +335,9 @@ class EstimationTask:
         self._follow(x, now)
         blind = now - self.last_height_update_s > self.slant.fix_window_s
         if self._shadow_from is not None:
-            if not blind:
-                self._shadow_from = None  # an altimeter sees the ground below: it needs no shadow
-            elif (x - self._shadow_from.x_star) * self.vx >= 0.0:
+            if self.last_height_update_s > self._shadow_from.noted_s:
+                self._shadow_from = None  # an altimeter has seen the ground below since: no shadow
+            elif blind and (x - self._shadow_from.x_star) * self.vx >= 0.0:
                 self._shadow(x, now)  # the edge's far side: as soon as x* is passed, not at the next cell
         k = profile.index(x)  # type: ignore[union-attr]
         if k == self._cell:
@@ -325,6 +345,7 @@ class EstimationTask:
         self._cell = k
         profile.move(x)  # type: ignore[union-attr]
         if not blind:
+            self._suspect_until = None  # an altimeter sees the ground below: no cell is in doubt now
             return
         cell = self._cell_at(x, now)
         if cell.source == Source.EMPTY:
@@ -377,16 +398,16 @@ class EstimationTask:
         if behind is None:
             return
         x_b, cell_b = behind
-        rise = cell_b.elevation_m - fp.elevation_m
-        if abs(x_f - x_b) < 1.5 * self.profile.cell_m or rise * rise <= 9.0 * (cell_b.variance_m2 + fp.variance_m2):  # type: ignore[union-attr]
-            return  # no gap, or no drop across it
+        rise = cell_b.elevation_m - fp.elevation_m  # > 0: the ground beyond the gap is lower
+        if abs(x_f - x_b) < 1.5 * self.profile.cell_m or rise <= 3.0 * math.sqrt(cell_b.variance_m2 + fp.variance_m2):  # type: ignore[union-attr]
+            return  # no gap, or no drop across it (an edge hides only lower ground)
         incidence = abs(beam) + abs(fp.offset_m) / self.radius_m  # from the local vertical at the footprint
         x_star = x_f - math.copysign(rise * math.tan(incidence), fp.offset_m)
         if (x_star - x_b) * (x_f - x_b) < 0.0:
             x_star = x_b  # the line of sight clears the edge right where the seen ground ends
         known = self._shadow_from
         if known is None or (known.x_star - self.downrange_m) * fp.offset_m <= 0.0:  # none ahead of the vehicle
-            self._shadow_from = Shadow(x_star, x_f, x_f, fp.elevation_m)
+            self._shadow_from = Shadow(x_star, x_f, x_f, fp.elevation_m, self.output.time_s)
             return
         if abs(x_star - self.downrange_m) < abs(known.x_star - self.downrange_m):
             known.x_star, known.x_near = x_star, x_f
@@ -479,8 +500,12 @@ class EstimationTask:
         n, offset, var = self._map_registration
         residual = z_beam - known[0]
         s2 = known[1] ** 2 + variance_m2
-        if n > 0 and (residual - offset) ** 2 > 9.0 * (s2 + var):
-            return
+        if n >= MAP_REGISTRATION_MIN and (residual - offset) ** 2 > 9.0 * (s2 + var):
+            self._map_refused += 1
+            if self._map_refused < MAP_REGISTRATION_RESTART:
+                return
+            n = 0  # the beam keeps refusing it: the offset is wrong (it began where the map was), start again
+        self._map_refused = 0
         n = min(n + 1, MAP_REGISTRATION_N)
         offset += (residual - offset) / n
         self._map_registration = (n, offset, s2 / n)
@@ -492,6 +517,9 @@ class EstimationTask:
             self.profile.shift(dz_m)
             n, offset, var = self._map_registration
             self._map_registration = (n, offset + dz_m, var)
+            if self._followed is not None:  # a frame shift is not the ground's shape: not followed
+                source, z, variance = self._followed
+                self._followed = (source, z + dz_m, variance)
 
     def terrain_at(self, x_m: float) -> float | None:
         """The elevation the look-ahead profile (or, where the beam has not looked, the map)
@@ -593,6 +621,8 @@ class EstimationTask:
             self._waiting_until.pop(sensor_id, None)
             return False
         until = self._waiting_until.get(sensor_id)
+        if until is not None and now > until + CROSSING_MARGIN_S:
+            until = None  # an old wait (its footprint left the near band since): this is a new edge
         if until is None:
             ahead = fp.offset_m * (1.0 if self.vx >= 0.0 else -1.0)
             if ahead <= 0.0:

@@ -118,8 +118,12 @@ class FdirTask:
 
     # -- pieces --------------------------------------------------------------------------
     def _check_imu(self, now: float) -> None:
-        last = self.estimation.output.imu_last_s
-        lost = last is None or now - last > self.config.imu_lost_after_s
+        out = self.estimation.output
+        last, done = out.imu_last_s, out.completed_s
+        # an estimation task that keeps failing leaves the estimate as stale as a silent IMU:
+        # guidance must hold, then arrest, not fly on it
+        lost = last is None or now - last > self.config.imu_lost_after_s or \
+            done is None or now - done > self.config.imu_lost_after_s
         if lost != self.summary.imu_lost:
             self.summary.imu_lost = lost
             self.events.emit("IMU_HEALTH", int(lost))

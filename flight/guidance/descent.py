@@ -421,6 +421,9 @@ class GuidanceTask:
         if self.fdir.summary.imu_lost and self.phase in POWERED:
             self._imu_lost(nav)
         else:
+            if self.imu_lost_since_s is not None:
+                # estimation bridged the gap in this tick, before this task: the record is spent
+                self._gap_force, self._gap_since = (0.0, 0.0, 0.0), math.nan
             self.imu_lost_since_s = None
             self._phase_logic(nav, peak_force)
             cmd = command(self.phase, nav, self.mass_kg, c,

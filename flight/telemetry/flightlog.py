@@ -33,7 +33,7 @@ MAX_RECORD = 0xFFFF
 TM, TC, BOOT = 1, 2, 3
 KIND_NAMES = {TM: "tm", TC: "tc", BOOT: "boot"}
 BOOT_BODY = struct.Struct(">IHd16s")  # boot number, part, wall-clock time (s since 1970), version
-FILE_NAME = re.compile(r"^flight-(\d{6})-(\d{3})\.log$")
+FILE_NAME = re.compile(r"^flight-(\d{6})-(\d{3,})\.log$")  # part 1000 on gets a fourth digit
 
 
 def record(kind: int, payload: bytes) -> bytes:
@@ -64,6 +64,7 @@ class FlightLog:
         self.wall_clock = wall_clock
         self.boot = 1 + max((int(m.group(1)) for p in self.dir.iterdir() if (m := FILE_NAME.match(p.name))), default=0)
         self.part = 0
+        self._reopen = False  # the last write failed: the next flush reopens the same part
         self._fd = -1
         self._file_bytes = 0
         self._buffer = bytearray()
@@ -117,7 +118,8 @@ class FlightLog:
             self.write_errors += 1
             self.lost += data.count(SYNC)  # an upper bound: a payload may hold the sync bytes too
             self.last_error = f"{exc.strerror or exc}"
-            self._close_fd()  # reopen (a new part) on the next flush: the disk may come back
+            self._close_fd()  # reopen the same part on the next flush: the disk may come back
+            self._reopen = True
             return
         if self._file_bytes >= self.max_file_bytes:
             self._close_fd()
@@ -132,12 +134,17 @@ class FlightLog:
         self.written_bytes += len(data)
 
     def _open_part(self) -> None:
-        self.part += 1
+        """A new part, or (after a failed write) the same part again: a disk that stays full
+        does not leave a trail of empty parts behind."""
+        if not self._reopen or self.part == 0:
+            self.part += 1
+        self._reopen = False
         path = self.dir / f"flight-{self.boot:06d}-{self.part:03d}.log"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        self._file_bytes = 0
+        self._file_bytes = os.fstat(self._fd).st_size
         self.current = path
-        self._write(record(BOOT, BOOT_BODY.pack(self.boot, self.part, self.wall_clock(), self.version)))
+        if self._file_bytes == 0:
+            self._write(record(BOOT, BOOT_BODY.pack(self.boot, self.part, self.wall_clock(), self.version)))
 
     def _close_fd(self) -> None:
         if self._fd >= 0:
@@ -170,6 +177,8 @@ class FlightLog:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            return  # a writer stuck in the OS (a hung disk): never two writers on one descriptor
         self.flush()
         self._close_fd()
 
