@@ -115,9 +115,13 @@ def test_sil005_m1_baseline_crashes_m1_cliff_like_m1():
         assert zero < empty < s["flight_time_s"]
         col = {n: i for i, n in enumerate(sil.TRACE_COLUMNS)}
         hover = [row for row in r.trace if zero <= row[col["time_s"]] <= empty]
-        # slow, at 'zero': below 3 m/s (with no altimeter since the rim, the speed it believes has
-        # drifted 1-2 m/s from the truth by then: IMU bias and the gyro-propagated attitude)
-        assert empty - zero > 60.0 and all(abs(row[col["vz_mps"]]) < 3.0 for row in hover)
+        # M1's record: it believed itself vertical and slow at 'zero' and kept descending slowly,
+        # still kilometres up when the propellant ran out. The flight's own speed is its terminal
+        # rate (0.8 m/s, with the hand-over's transient); the true speed differs by what dead
+        # reckoning has drifted since the rim (0-3 m/s over the seeds), so the truth is held by
+        # where the hover ends: above 3 km of the ground, whatever the seed's drift.
+        assert empty - zero > 60.0 and all(abs(row[col["est_vz_mps"]]) < 1.5 for row in hover)
+        assert all(row[col["altitude_m"]] - row[col["terrain_m"]] > 3000.0 for row in hover)
         fall = s["flight_time_s"] - empty
         assert 60.0 < fall < 100.0
 
