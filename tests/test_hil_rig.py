@@ -28,7 +28,7 @@ from ground.scenarios import load
 from ground.scenarios.schema import Criteria
 from hil import rig, sil
 from hil.rig_faults import from_cli
-from tests.hil_helpers import ROOT
+from tests.hil_helpers import ROOT, assert_touched_down_safely
 
 
 def short(name: str, seconds: float):
@@ -52,30 +52,27 @@ def assert_rig_run_complete(out: Path, summary: dict) -> None:
     assert r["telemetry_packets"] > 0
 
 
-def assert_matches_sim(hil: dict, sim: dict, random_faults: bool = False) -> None:
-    """The same descent. With random faults (spikes, dropouts drawn per sample: the rig draws a
-    range every step, lander sim per sample) the two fly different dice: the horizontal speed,
-    which no sensor measures, and the flight time are then held to their budgets, not to each
-    other."""
+def assert_matches_sim(hil: dict, sim: dict) -> None:
+    """The same descent, flown on other dice: the rig measures a range every step (a real
+    rangefinder measures when it is asked), lander sim once per sample, so their noise draws
+    differ from the first sample on. Each touches down safely; the vertical speed and the flight
+    time agree; the horizontal speed, which no sensor measures, is held to its budget, not to the
+    other run's (see assert_touched_down_safely)."""
+    assert_touched_down_safely(hil)
+    assert_touched_down_safely(sim)
     crit = sim["criteria"]
-    assert hil["outcome"] == sim["outcome"], (hil["outcome"], sim["outcome"])
     assert abs(hil["touchdown_vertical_speed_mps"] - sim["touchdown_vertical_speed_mps"]) \
         <= 0.25 * crit["max_vertical_speed_mps"]
-    if random_faults:
-        assert hil["touchdown_horizontal_speed_mps"] <= crit["max_horizontal_speed_mps"]
-        assert abs(hil["flight_time_s"] - sim["flight_time_s"]) <= 0.1 * sim["flight_time_s"]
-        return
-    assert abs(hil["touchdown_horizontal_speed_mps"] - sim["touchdown_horizontal_speed_mps"]) \
-        <= 0.25 * crit["max_horizontal_speed_mps"]
-    assert abs(hil["flight_time_s"] - sim["flight_time_s"]) <= 0.01 * sim["flight_time_s"]
+    assert abs(hil["flight_time_s"] - sim["flight_time_s"]) <= 0.05 * sim["flight_time_s"]
+    assert abs(hil["propellant_remaining_kg"] - sim["propellant_remaining_kg"]) <= 0.1 * sim["initial_propellant_kg"]
+    # wherever an altimeter sees the ground (a dead one's blind stretch is unbounded by design)
+    assert hil["max_hat_error_m_below_2km_seen"] < 50.0 and sim["max_hat_error_m_below_2km_seen"] < 50.0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,seed", [("m1-cliff", 0), ("sensor-faults", 9)])
 def test_hil020_a_descent_lands_end_to_end_and_matches_lander_sim(tmp_path, name, seed, request):
-    """The rig flies what `lander sim` flies. With random faults the two draw different dice (see
-    assert_matches_sim): sensor-faults is flown on a seed whose horizontal touchdown in `lander
-    sim` is far from the legs' limit (0.1 m/s), so that the outcome is the altimetry's."""
+    """The rig flies what `lander sim` flies, on other dice (see assert_matches_sim)."""
     scenario = load(name)
     if name == "m1-cliff":  # a session fixture (tests/conftest.py), shared with the aarch64 run
         tmp_path, summary = request.getfixturevalue("m1_cliff_rig_run")
@@ -89,8 +86,7 @@ def test_hil020_a_descent_lands_end_to_end_and_matches_lander_sim(tmp_path, name
                       "sim": {k: sim_summary[k] for k in ("outcome", "touchdown_vertical_speed_mps",
                                                          "touchdown_horizontal_speed_mps", "flight_time_s",
                                                          "propellant_remaining_kg", "max_hat_error_m_below_2km")}}))
-    assert summary["outcome"] == "landed"
-    assert_matches_sim(summary, sim_summary, random_faults=bool(scenario.faults))
+    assert_matches_sim(summary, sim_summary)
     assert_rig_run_complete(tmp_path, summary)
     assert summary["rig"]["lockstep_stalls"] == 0 and summary["task_failures"] == 0
     assert (tmp_path / "plot.png").stat().st_size > 10_000
@@ -127,7 +123,7 @@ def test_hil022_unplug_and_replug_mid_run_recovered_within_1_s_with_events_and_l
         assert down and back, (device, links)
     drivers = summary["rig"]["drivers"]
     assert drivers["rangefinder"]["reopens"] >= 1 and drivers["engine"]["reopens"] >= 1
-    assert summary["outcome"] == "landed"
+    assert_touched_down_safely(summary)
     assert_rig_run_complete(tmp_path, summary)
 
 
