@@ -184,7 +184,10 @@ def fresh_range(world: World, sensor: str) -> RangeSample | None:
         return None
     model = world.primary_model if sensor == "primary" else world.short_model
     s = world.state
-    return model.sample(world.time_s, s.altitude_m, s.downrange_m, world.body.state.pitch_rad, world.hat_m)
+    sample = model.sample(world.time_s, s.altitude_m, s.downrange_m, world.body.state.pitch_rad, world.hat_m)
+    if sample is not None and sample.valid and model.working(world.time_s, world.hat_m):
+        world.ground_seen_s = world.time_s  # the recorder's "seen" (scoring only), as the world's own schedule does
+    return sample
 
 
 def dead(world: World, sensor: str) -> bool:

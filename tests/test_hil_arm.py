@@ -64,7 +64,7 @@ def target() -> arm.TargetPython:
 
 
 @pytest.mark.slow
-def test_hil030_m1_cliff_on_aarch64_lands_and_equals_x86_64_bit_for_bit(tmp_path, target, m1_cliff_rig_run):
+def test_hil030_m1_cliff_on_aarch64_equals_x86_64_bit_for_bit(tmp_path, target, m1_cliff_rig_run):
     scenario = load("m1-cliff")
     native_dir, native = m1_cliff_rig_run  # the native flight's run (shared with HIL-020)
     t1 = time.perf_counter()
@@ -78,7 +78,7 @@ def test_hil030_m1_cliff_on_aarch64_lands_and_equals_x86_64_bit_for_bit(tmp_path
                       "estimation_us": {"x86_64": native["rig"]["flight_estimation_us"],
                                         "aarch64": emulated["rig"]["flight_estimation_us"]}}))
     assert emulated["rig"]["flight_arch"] == "aarch64" and emulated["rig"]["preflight"]["passed"]
-    assert_touched_down_safely(native)  # (its landing is HIL-020's; here it is the same run, bit for bit)
+    assert_touched_down_safely(native)  # (HIL-020 compares it with lander sim; here: the same run, bit for bit)
     assert (tmp_path / "aarch64" / "filter.f64").read_bytes() == (native_dir / "filter.f64").read_bytes()
     assert emulated["rig"]["filter_outputs_sha256"] == native["rig"]["filter_outputs_sha256"]
     assert (tmp_path / "aarch64" / "trace.csv").read_text() == (native_dir / "trace.csv").read_text()

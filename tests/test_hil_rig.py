@@ -63,15 +63,17 @@ def assert_matches_sim(hil: dict, sim: dict) -> None:
     crit = sim["criteria"]
     assert abs(hil["touchdown_vertical_speed_mps"] - sim["touchdown_vertical_speed_mps"]) \
         <= 0.25 * crit["max_vertical_speed_mps"]
+    # gross differences only (a hover, a second approach, a lost altimeter): over seeds the flight
+    # time spreads by 1.6 s (m1-cliff) to 16 s (sensor-faults) rms, the propellant left by 0.3-3 kg
     assert abs(hil["flight_time_s"] - sim["flight_time_s"]) <= 0.05 * sim["flight_time_s"]
-    assert abs(hil["propellant_remaining_kg"] - sim["propellant_remaining_kg"]) <= 0.1 * sim["initial_propellant_kg"]
+    assert abs(hil["propellant_remaining_kg"] - sim["propellant_remaining_kg"]) <= 0.2 * sim["propellant_remaining_kg"]
     # wherever an altimeter sees the ground (a dead one's blind stretch is unbounded by design)
     assert hil["max_hat_error_m_below_2km_seen"] < 50.0 and sim["max_hat_error_m_below_2km_seen"] < 50.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,seed", [("m1-cliff", 0), ("sensor-faults", 9)])
-def test_hil020_a_descent_lands_end_to_end_and_matches_lander_sim(tmp_path, name, seed, request):
+@pytest.mark.parametrize("name,seed", [("m1-cliff", 0), ("sensor-faults", 0)])
+def test_hil020_a_descent_touches_down_safely_end_to_end_as_in_lander_sim(tmp_path, name, seed, request):
     """The rig flies what `lander sim` flies, on other dice (see assert_matches_sim)."""
     scenario = load(name)
     if name == "m1-cliff":  # a session fixture (tests/conftest.py), shared with the aarch64 run
@@ -109,7 +111,7 @@ def test_hil021_lockstep_runs_are_deterministic_byte_for_byte(tmp_path):
 
 
 @pytest.mark.slow
-def test_hil022_unplug_and_replug_mid_run_recovered_within_1_s_with_events_and_lands(tmp_path):
+def test_hil022_unplug_and_replug_mid_run_recovered_within_1_s_with_events_and_touches_down_safely(tmp_path):
     """The issue's CI check: a pty closed and reopened in the middle of a --sil run."""
     faults = (from_cli("unplug:rangefinder@150+0.5"), from_cli("unplug:engine@300+0.5"))
     summary = rig.run_to_dir(load("m1-cliff"), tmp_path, rig.RigSettings(seed=0, faults=faults, plot=False))

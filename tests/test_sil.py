@@ -170,12 +170,10 @@ def test_sil006_terrain_aware_flies_every_built_in_scenario_for_every_seed(scena
         bound = {"im1-no-lrf": 5.0, "rim-before-site": RIM_WALL_BOUND_M}.get(scenario, SEEN_BOUND_M)
         assert s["max_hat_error_m_below_2km_seen"] <= bound, (where, s["max_hat_error_m_below_2km_seen"])
         if scenario == "m1-cliff":
-            # the rim is believed: taken in when crossed, having been seen ahead by the beam
-            # (TERRAIN_STEP_AHEAD), or by the filter's own step logic if the beam missed it;
-            # never the altimeter locked out, never a height 5 km wrong
-            taken = s["terrain_steps_absorbed"] + s["events"].get("TERRAIN_STEP_AHEAD", 0)
-            assert taken >= 1 and not s["primary_locked_out"], where
-            assert s["max_hat_error_m_below_2km"] < 50.0, where
+            # the rim is believed (by the beam's look-ahead or the filter's step logic: either
+            # path): the altimeter never locked out, and the height right below 2 km even where
+            # no altimeter sees the ground (a rim not believed leaves it ~5 km wrong there)
+            assert not s["primary_locked_out"] and s["max_hat_error_m_below_2km"] < 50.0, where
 
 
 @pytest.mark.slow
